@@ -1,0 +1,1 @@
+"""Constructs of the three accounts. Each receives the provider of its account; none creates one."""

@@ -1,0 +1,29 @@
+"""Shared fixtures: one synth of each configuration per test session (synth takes ~30 s)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+
+from mlpipe.synth import SynthResult, synthesize  # noqa: E402
+
+LOCAL_CONFIG = ROOT / "config" / "local.toml"
+EXAMPLE_CONFIG = ROOT / "config" / "example.toml"
+
+
+@pytest.fixture(scope="session")
+def local_synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    return synthesize(LOCAL_CONFIG, tmp_path_factory.mktemp("local") / "cdktf.out")
+
+
+@pytest.fixture(scope="session")
+def example_synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    return synthesize(EXAMPLE_CONFIG, tmp_path_factory.mktemp("example") / "cdktf.out")
