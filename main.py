@@ -165,16 +165,17 @@ class PipelineStack(TerraformStack):
 
     def _backend(self, config: PipelineConfig) -> None:
         if config.state.backend == "s3":
-            S3Backend(
+            backend = S3Backend(
                 self,
                 bucket=config.state.bucket,
                 key=config.state.key,
                 region=config.region,
                 encrypt=True,
                 kms_key_id=config.state.kms_key_id,
-                use_lockfile=True,
                 assume_role={"role_arn": config.shared.deploy_role_arn},
             )
+            # Native S3 locking (Terraform >= 1.10); cdktf 0.21's S3Backend has no such argument yet.
+            backend.add_override("use_lockfile", True)
         else:
             # Relative, so the output is the same on every machine; outside cdktf.out so re-synth keeps it.
             LocalBackend(self, path=f"../../../.mlpipe/state/{config.name_prefix}.tfstate")

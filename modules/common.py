@@ -118,7 +118,7 @@ class AccountLogsKey(Construct):
             self,
             "alias",
             provider=ctx.provider,
-            name=f"alias/{ctx.name_prefix}-{construct_id}",
+            name=f"alias/{ctx.name_prefix}-logs",
             target_key_id=self.key.key_id,
         )
 
