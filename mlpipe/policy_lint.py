@@ -110,9 +110,11 @@ ALLOW_LIST: tuple[_Allowed, ...] = (
         "parliament 1.6.4's IAM data lists only the express-execution ARN for "
         "states:DescribeExecution; AWS's service authorization reference also accepts standard "
         "execution ARNs (arn:...:states:region:account:execution:machine:*), which we use",
-        lambda f, _doc: isinstance(f.detail, list)
-        and bool(f.detail)
-        and all(d.get("action") == "states:DescribeExecution" for d in f.detail if isinstance(d, dict)),
+        lambda f, _doc: (
+            isinstance(f.detail, list)
+            and bool(f.detail)
+            and all(d.get("action") == "states:DescribeExecution" for d in f.detail if isinstance(d, dict))
+        ),
     ),
 )
 
