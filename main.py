@@ -200,7 +200,9 @@ class PipelineStack(TerraformStack):
             access_key="mlpipe-local",
             secret_key="mlpipe-local",
             skip_credentials_validation=True,
-            skip_requesting_account_id=True,
+            # Not skipped: the provider asks STS who it is, so allowed_account_ids proves each alias
+            # really acts in its own (simulated) account.
+            skip_requesting_account_id=False,
             skip_metadata_api_check="true",
             s3_use_path_style=True,
             max_retries=2,

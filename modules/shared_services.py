@@ -162,11 +162,14 @@ class ArtifactStore(Construct):
         )
 
         log_scope = Construct(self, "access_logs")
+        # force_destroy: both buckets are versioned, so without it `destroy` could never remove them
+        # (old versions and delete markers remain); `mlpipe destroy` means data and models go too.
         self.log_bucket = S3Bucket(
             log_scope,
             "bucket",
             provider=ctx.provider,
             bucket=f"{ctx.name_prefix}-access-logs-{ctx.account_id}-{ctx.region}",
+            force_destroy=True,
         )
         skip_check(
             self.log_bucket, "CKV_AWS_18", "This bucket is the access-log destination; logging it to itself would loop."
@@ -197,6 +200,7 @@ class ArtifactStore(Construct):
             "bucket",
             provider=ctx.provider,
             bucket=f"{ctx.name_prefix}-artifacts-{ctx.account_id}-{ctx.region}",
+            force_destroy=True,
         )
         skip_check(self.bucket, "CKV_AWS_144", REPLICATION_SKIP)
         S3BucketServerSideEncryptionConfigurationA(
@@ -214,15 +218,7 @@ class ArtifactStore(Construct):
             ],
         )
         _harden_bucket(data_scope, ctx, self.bucket)
-        S3BucketLoggingA(
-            data_scope,
-            "logging",
-            provider=ctx.provider,
-            bucket=self.bucket.id,
-            target_bucket=self.log_bucket.id,
-            target_prefix="access-logs/",
-        )
-        S3BucketPolicy(
+        log_bucket_policy = S3BucketPolicy(
             log_scope,
             "policy",
             provider=ctx.provider,
@@ -233,6 +229,16 @@ class ArtifactStore(Construct):
                 source_bucket_arn=self.bucket.arn,
                 account_id=ctx.account_id,
             ),
+        )
+        S3BucketLoggingA(
+            data_scope,
+            "logging",
+            provider=ctx.provider,
+            bucket=self.bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix="access-logs/",
+            # S3 accepts a logging target only once its policy lets the logging service write.
+            depends_on=[log_bucket_policy],
         )
         self.bucket_policy = S3BucketPolicy(
             data_scope,
@@ -303,7 +309,6 @@ class DeliveryPipeline(Construct):
             provider=ctx.provider,
             repository_name=f"{ctx.name_prefix}-training-requests",
             description="Training requests: a push to the configured branch starts the pipeline.",
-            default_branch=props.branch,
             kms_key_id=props.key.arn,
         )
         approval = CodecommitApprovalRuleTemplate(
