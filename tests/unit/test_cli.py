@@ -47,3 +47,31 @@ def test_apply_without_a_plan_is_refused(tmp_path: Path, capsys: pytest.CaptureF
 def test_emulator_status_when_none_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--project-dir", str(tmp_path), "emulator", "status"]) == 0
     assert "no emulator running" in capsys.readouterr().out
+
+
+def test_apply_refuses_when_the_planned_emulator_is_gone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlpipe.emulator import free_port
+
+    plans = tmp_path / ".mlpipe" / "plans"
+    plans.mkdir(parents=True)
+    (plans / "mlpipe.tfplan").write_bytes(b"plan")
+    url = f"http://127.0.0.1:{free_port()}"
+    (plans / "mlpipe.json").write_text(f'{{"variables": {{"emulator_url": "{url}"}}, "fingerprint": "x"}}')
+    code = cli.main(["--config", str(LOCAL_CONFIG), "--project-dir", str(tmp_path), "apply"])
+    err = capsys.readouterr().err
+    assert code == 10
+    assert f"the plan was made against the emulator at {url}, which is not running" in err
+    assert (plans / "mlpipe.tfplan").exists()  # nothing was applied or removed
+
+
+def test_apply_refuses_a_stale_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plans = tmp_path / ".mlpipe" / "plans"
+    plans.mkdir(parents=True)
+    (plans / "mlpipe.tfplan").write_bytes(b"plan")
+    (plans / "mlpipe.json").write_text('{"variables": {}, "fingerprint": "made-before-the-change"}')
+    (tmp_path / "cdktf.out" / "stacks" / "pipeline").mkdir(parents=True)
+    config = tmp_path / "aws.toml"
+    config.write_text((LOCAL_CONFIG.parent / "example.toml").read_text())
+    code = cli.main(["--config", str(config), "--project-dir", str(tmp_path), "apply"])
+    assert code == 9
+    assert "changed since the plan was made and scanned" in capsys.readouterr().err
