@@ -19,7 +19,7 @@ from cdktf_cdktf_provider_aws.provider import (
 from constructs import Construct
 
 from mlpipe.assets import build_lambda_zip, write_sample_data
-from mlpipe.config import Account, PipelineConfig, load_config
+from mlpipe.config import Account, PipelineConfig, load_config, partition_of
 from modules.common import AccountContext
 from modules.production import Deployer, DeployerProps, ProductionRoles
 from modules.shared_services import (
@@ -41,14 +41,6 @@ EMULATOR_SERVICES = (
 def _python_name(service: str) -> str:
     """jsii renames struct fields that are Python keywords (`lambda` -> `lambda_`)."""
     return f"{service}_" if service == "lambda" else service
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 class PipelineStack(TerraformStack):

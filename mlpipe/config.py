@@ -43,6 +43,15 @@ TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def partition_of(region: str) -> str:
+    """The ARN partition a region belongs to (ARNs are built from it, never hard-coded)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 @dataclass(frozen=True)
 class Account:
     """One AWS account and the role Terraform assumes into it."""
@@ -230,10 +239,7 @@ def parse_config(data: dict[str, Any], source: Path) -> PipelineConfig:
         elif role:
             if not IAM_ROLE_NAME.match(role):
                 r.fail(f"{where}.deploy_role", role, "not a valid IAM role name (1-64 chars of \\w+=,.@-)")
-            partition = (
-                "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-            )
-            role_arn = f"arn:{partition}:iam::{account_id}:role/{role}"
+            role_arn = f"arn:{partition_of(region)}:iam::{account_id}:role/{role}"
         accounts[key] = Account(key=key, account_id=account_id, deploy_role_arn=role_arn)
     ids = [a.account_id for a in accounts.values() if a.account_id]
     if len(ids) == 3 and len(set(ids)) != 3:

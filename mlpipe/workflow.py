@@ -208,10 +208,6 @@ class Workflow:
         with self.step("destroy"):
             tf.destroy(variables)
 
-    def drift(self) -> bool:
-        """A fresh plan of the current synth; True when changes are present (exit 2)."""
-        return self.plan().changes_present
-
     def demo(self) -> dict[str, Any]:
         """The README's first command: everything, against the local emulator, then a no-change check."""
         if not self.config.uses_emulator:
