@@ -34,10 +34,11 @@ def pipeline_config(directory: Path, index: int) -> Path:
     return path
 
 
-def run(count: int, url: str, scratch: Path) -> dict[str, list[float]]:
+def run(count: int, url: str, scratch: Path, first: int) -> dict[str, list[float]]:
+    """Deploy `count` pipelines numbered from `first` (numbers never repeat on one emulator)."""
     timings: dict[str, list[float]] = {step: [] for step in STEPS}
-    for index in range(1, count + 1):
-        project = scratch / f"p{count}-{index}"
+    for index in range(first, first + count):
+        project = scratch / f"p{index}"
         project.mkdir()
         flow = Workflow(pipeline_config(project, index), Workspace(project), echo=lambda _l: None, emulator_url=url)
         flow.plan()
@@ -52,9 +53,11 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 10])
     args = parser.parse_args()
     with Emulator() as emu, tempfile.TemporaryDirectory() as tmp:
+        first = 1
         for count in args.counts:
             started = time.monotonic()
-            timings = run(count, emu.url, Path(tmp))
+            timings = run(count, emu.url, Path(tmp), first)
+            first += count
             total = time.monotonic() - started
             print(f"\n{count} pipeline(s): {total:.1f} s wall in all")
             print(f"  {'step':<6} {'total s':>9} {'mean s':>8} {'max s':>7}")
