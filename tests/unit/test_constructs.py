@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdktf import Testing
+from cdktf import Testing as CdktfTesting  # aliased: pytest would try to collect "Testing*"
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
@@ -31,9 +31,9 @@ from tests.conftest import LOCAL_CONFIG
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> str:
-    app = Testing.app()
+    app = CdktfTesting.app()
     stack = PipelineStack(app, "pipeline", load_config(LOCAL_CONFIG), tmp_path_factory.mktemp("build"))
-    return Testing.synth(stack)
+    return CdktfTesting.synth(stack)
 
 
 def _resources(synthesized: str, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -41,7 +41,8 @@ def _resources(synthesized: str, resource_type: str) -> dict[str, dict[str, Any]
 
 
 def test_keys_rotate_and_have_a_policy(synthesized: str) -> None:
-    assert Testing.to_have_resource_with_properties(synthesized, KmsKey.TF_RESOURCE_TYPE, {"enable_key_rotation": True})
+    rotation = {"enable_key_rotation": True}
+    assert CdktfTesting.to_have_resource_with_properties(synthesized, KmsKey.TF_RESOURCE_TYPE, rotation)
     keys = _resources(synthesized, KmsKey.TF_RESOURCE_TYPE)
     assert len(keys) == 3  # shared data key + a logs key in training and in production
     assert all(k["enable_key_rotation"] is True and "policy" in k for k in keys.values())
@@ -81,10 +82,10 @@ def test_log_groups_are_encrypted_and_kept_a_year(synthesized: str) -> None:
 
 
 def test_state_machine_and_lambda_are_traced(synthesized: str) -> None:
-    assert Testing.to_have_resource_with_properties(
+    assert CdktfTesting.to_have_resource_with_properties(
         synthesized, SfnStateMachine.TF_RESOURCE_TYPE, {"tracing_configuration": {"enabled": True}}
     )
-    assert Testing.to_have_resource_with_properties(
+    assert CdktfTesting.to_have_resource_with_properties(
         synthesized,
         LambdaFunction.TF_RESOURCE_TYPE,
         {"runtime": "python3.12", "tracing_config": {"mode": "Active"}, "handler": "deployer.handler"},
