@@ -20,6 +20,7 @@ from constructs import Construct
 
 from mlpipe.assets import build_lambda_zip, write_sample_data
 from mlpipe.config import Account, PipelineConfig, load_config, partition_of
+from mlpipe.synth import STACK_NAME
 from modules.common import AccountContext
 from modules.production import Deployer, DeployerProps, ProductionRoles
 from modules.shared_services import (
@@ -31,7 +32,6 @@ from modules.shared_services import (
 )
 from modules.training import TrainingRoles, TrainingWorkload, TrainingWorkloadProps
 
-STACK_NAME = "pipeline"
 EMULATOR_SERVICES = (
     "cloudwatch", "codecommit", "codepipeline", "events", "iam", "kms", "lambda", "logs",
     "s3", "sagemaker", "sns", "sqs", "sfn", "sts",

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from mlpipe.aws import account_client
 from mlpipe.config import PipelineConfig
 
+# The Train stage reads this file (modules/shared_services.py); the seed step writes it.
 TRAINING_REQUEST_FILE = "training-request.json"
 
 

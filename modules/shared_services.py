@@ -47,10 +47,10 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
+from mlpipe.seed import TRAINING_REQUEST_FILE
 from modules.common import AccountContext, inline_policy, policy_document, service_role, skip_check
 
 SseDefault = S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA
-TRAINING_REQUEST_FILE = "training-request.json"
 REPLICATION_SKIP = (
     "Single-region pipeline: cross-region replication would copy KMS-encrypted training data and models "
     "to a region this design does not use."
