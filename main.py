@@ -18,9 +18,9 @@ from cdktf_cdktf_provider_aws.provider import (
 )
 from constructs import Construct
 
-from mlpipe.assets import build_lambda_zip, write_sample_data
-from mlpipe.config import Account, PipelineConfig, load_config, partition_of
-from mlpipe.synth import STACK_NAME
+from mlpipe.core.assets import build_lambda_zip, write_sample_data
+from mlpipe.core.config import Account, PipelineConfig, load_config, partition_of
+from mlpipe.core.names import STACK_NAME
 from modules.common import AccountContext
 from modules.production import Deployer, DeployerProps, ProductionRoles
 from modules.shared_services import (
@@ -203,7 +203,7 @@ class PipelineStack(TerraformStack):
 
 
 def build_app(config: PipelineConfig, outdir: Path, build_dir: Path) -> App:
-    """Build (not synthesize) the app; `mlpipe.synth` and the tests call this."""
+    """Build (not synthesize) the app; `mlpipe.synth.runner` and the tests call this."""
     app = App(outdir=str(outdir), hcl_output=True)
     PipelineStack(app, STACK_NAME, config, build_dir)
     return app

@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlpipe.emulator import Emulator  # noqa: E402
-from mlpipe.workflow import Workflow  # noqa: E402
-from mlpipe.workspace import Workspace  # noqa: E402
+from mlpipe.emulator.process import Emulator  # noqa: E402
+from mlpipe.workflow.flow import Workflow  # noqa: E402
+from mlpipe.workflow.workspace import Workspace  # noqa: E402
 
 STEPS = ("synth", "scan", "init", "plan", "show", "apply", "seed")
 

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from mlpipe import emulator
-from mlpipe.errors import PipelineError
-from mlpipe.workspace import Workspace
+from mlpipe.core.errors import PipelineError
+from mlpipe.emulator import process as emulator
+from mlpipe.workflow.workspace import Workspace
 
 DEFAULT_CONFIG = Path("config/local.toml")
 
@@ -51,7 +51,7 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "emulator":
         return _emulator(args.action, workspace)
 
-    from mlpipe.workflow import Workflow  # heavy imports only when needed
+    from mlpipe.workflow.flow import Workflow  # heavy imports only when needed
 
     flow = Workflow(args.config, workspace, echo=_echo, accept_failed_scan=args.i_accept_failed_scan)
     if args.command == "synth":
@@ -77,7 +77,7 @@ def run(argv: list[str] | None = None) -> int:
             "`make emulator-stop`."
         )
     elif args.command == "bootstrap":
-        from mlpipe.bootstrap import bootstrap_state_bucket
+        from mlpipe.workflow.bootstrap import bootstrap_state_bucket
 
         _echo(bootstrap_state_bucket(flow.config))
     return 0

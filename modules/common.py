@@ -14,7 +14,7 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
-from mlpipe.templates import render_policy
+from mlpipe.core.templates import render_policy
 
 LOG_RETENTION_DAYS = 365
 CHECKOV_SKIP_METADATA = "checkov_skip"

@@ -12,7 +12,7 @@ from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from mlpipe.config import DeploySettings
+from mlpipe.core.config import DeploySettings
 from modules.common import AccountContext, AccountLogsKey, encrypted_log_group, inline_policy, service_role, skip_check
 from modules.training import cross_account_role
 

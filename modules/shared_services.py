@@ -47,7 +47,7 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from mlpipe.seed import TRAINING_REQUEST_FILE
+from mlpipe.core.names import TRAINING_REQUEST_FILE
 from modules.common import AccountContext, inline_policy, policy_document, service_role, skip_check
 
 SseDefault = S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA

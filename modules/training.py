@@ -12,8 +12,9 @@ from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.sfn_state_machine import SfnStateMachine
 from constructs import Construct
 
-from mlpipe.config import TrainingSettings
-from mlpipe.templates import ASL_DIR, render_json
+from mlpipe.core.config import TrainingSettings
+from mlpipe.core.paths import ASL_DIR
+from mlpipe.core.templates import render_json
 from modules.common import (
     AccountContext,
     AccountLogsKey,

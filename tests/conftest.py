@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
-from mlpipe.synth import SynthResult, synthesize  # noqa: E402
+from mlpipe.synth.runner import SynthResult, synthesize  # noqa: E402
 
 LOCAL_CONFIG = ROOT / "config" / "local.toml"
 EXAMPLE_CONFIG = ROOT / "config" / "example.toml"

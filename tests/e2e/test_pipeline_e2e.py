@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from mlpipe.aws import account_client
-from mlpipe.config import PipelineConfig
-from mlpipe.emulator import Emulator
-from mlpipe.errors import StalePlan
-from mlpipe.seed import TRAINING_REQUEST_FILE
-from mlpipe.workflow import Workflow
-from mlpipe.workspace import Workspace
+from mlpipe.core.config import PipelineConfig
+from mlpipe.core.errors import StalePlan
+from mlpipe.core.names import TRAINING_REQUEST_FILE
+from mlpipe.emulator.process import Emulator
+from mlpipe.workflow.clients import account_client
+from mlpipe.workflow.flow import Workflow
+from mlpipe.workflow.workspace import Workspace
 from tests.conftest import LOCAL_CONFIG
 
 pytestmark = pytest.mark.e2e

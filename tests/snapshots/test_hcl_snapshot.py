@@ -9,7 +9,7 @@ from pathlib import Path
 
 from syrupy.assertion import SnapshotAssertion
 
-from mlpipe.synth import SynthResult, synthesize
+from mlpipe.synth.runner import SynthResult, synthesize
 from tests.conftest import LOCAL_CONFIG
 
 

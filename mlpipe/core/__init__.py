@@ -1,0 +1,1 @@
+"""Shared basics below both the generator and the wrapper: errors, config, names, templates, assets."""

@@ -1,0 +1,1 @@
+"""The Terraform engine: discovery, CLI config, argument builders, the runner and the plan summary."""
