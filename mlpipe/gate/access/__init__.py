@@ -1,0 +1,1 @@
+"""Access proof: decide AWS API calls against the generated IAM, trust, bucket and key policies."""
