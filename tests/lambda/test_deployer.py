@@ -2,6 +2,7 @@
 
 Endpoint statuses other than moto's immediate InService are forced explicitly with
 ``aws.sagemaker.force(...)``; ``update_endpoint`` (missing in moto) is emulated by the conftest.
+The serving features (smoke test, guardrails, autoscaling, data capture) are in test_serving.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ def first_run(aws: Any) -> dict[str, Any]:
     operation, kwargs = aws.codepipeline.calls[-1]
     assert operation == "put_job_success_result", kwargs
     return json.loads(kwargs["continuationToken"])
+
+
+def success_summary(aws: Any, config: str) -> str:
+    """What a finished deployment reports with the fixture's defaults (one instance, autoscaling 1-2)."""
+    return (
+        f"endpoint {aws.endpoint} is InService with {config}; smoke test passed (5 rows); "
+        "autoscaling 1-2 instances at 70 invocations per instance"
+    )
 
 
 def failure_message(aws: Any) -> str:
@@ -124,9 +133,9 @@ def test_existing_endpoint_is_updated_not_recreated(aws: Any) -> None:
 
     assert aws.sagemaker.mutating_calls() == ["create_model", "create_endpoint_config", "update_endpoint"]
     assert token["previous_config"] == old_config
-    assert ("update_endpoint", {"EndpointName": aws.endpoint, "EndpointConfigName": token["config"]}) in (
-        aws.sagemaker.calls
-    )
+    [update] = aws.sagemaker.updates
+    assert (update["EndpointName"], update["EndpointConfigName"]) == (aws.endpoint, token["config"])
+    assert "DeploymentConfig" in update  # the guardrails themselves are covered in test_serving.py
 
 
 def test_duplicate_invocation_during_update_does_not_update_again(aws: Any) -> None:
@@ -180,10 +189,7 @@ def test_follow_up_in_service_reports_success_and_ends_waiting(aws: Any) -> None
     assert aws.codepipeline.calls == [
         (
             "put_job_success_result",
-            {
-                "jobId": aws.job_id,
-                "executionDetails": {"summary": f"endpoint {aws.endpoint} is InService with {token['config']}"},
-            },
+            {"jobId": aws.job_id, "executionDetails": {"summary": success_summary(aws, token["config"])}},
         )
     ]
 
@@ -210,12 +216,22 @@ def test_follow_up_in_progress_keeps_the_same_token(aws: Any, status: str) -> No
 def test_failed_endpoint_reports_failure_with_reason(aws: Any) -> None:
     token = first_run(aws)
     aws.codepipeline.calls.clear()
-    reason = "The primary container for production variant AllTraffic did not pass the ping health check. " * 80
+    reason = ("The primary container for production variant AllTraffic did not pass the ping health check. " * 20)[
+        :1024  # the longest FailureReason DescribeEndpoint returns
+    ]
     aws.sagemaker.force(aws.endpoint, "Failed", reason=reason)
     deployer.handler(aws.event(json.dumps(token)), None)
-    message = failure_message(aws)
-    assert message.startswith(f"endpoint {aws.endpoint} is Failed: The primary container")
-    assert len(message) == 5000
+    assert failure_message(aws) == f"endpoint {aws.endpoint} is Failed: {reason}"
+
+
+def test_overlong_failure_message_is_cut_to_the_api_limit(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def verbose(*args: Any) -> Any:
+        raise deployer.DeployError("x" * 6000)
+
+    monkeypatch.setattr(deployer, "ensure_model", verbose)
+    aws.put_artifact(aws.zipped({"output.json": aws.training_output}))
+    deployer.handler(aws.event(), None)
+    assert failure_message(aws) == "x" * 5000
 
 
 def test_update_then_success_deletes_the_previous_config(aws: Any) -> None:
@@ -230,10 +246,7 @@ def test_update_then_success_deletes_the_previous_config(aws: Any) -> None:
     deployer.handler(aws.event(json.dumps(token)), None)
     assert aws.codepipeline.calls[-1] == (
         "put_job_success_result",
-        {
-            "jobId": aws.job_id,
-            "executionDetails": {"summary": f"endpoint {aws.endpoint} is InService with {token['config']}"},
-        },
+        {"jobId": aws.job_id, "executionDetails": {"summary": success_summary(aws, token["config"])}},
     )
     configs = {c["EndpointConfigName"] for c in aws.sagemaker.client.list_endpoint_configs()["EndpointConfigs"]}
     assert configs == {token["config"]}
@@ -244,11 +257,12 @@ def test_rolled_back_update_reports_failure(aws: Any) -> None:
     old_config = make_old_deployment(aws)
     token = first_run(aws)
     aws.codepipeline.calls.clear()
-    aws.sagemaker.force(aws.endpoint, "InService", config=old_config, reason="CloudWatch alarm fired")
+    aws.sagemaker.force(aws.endpoint, "InService", config=old_config, reason="Deployment failed")
     deployer.handler(aws.event(json.dumps(token)), None)
     assert failure_message(aws) == (
-        f"update of endpoint {aws.endpoint} to {token['config']} was rolled back; "
-        f"it still serves {old_config}: CloudWatch alarm fired"
+        f"update of endpoint {aws.endpoint} to {token['config']} was rolled back; it still serves {old_config}: "
+        f"none of the rollback alarms {list(aws.alarms)} is or was in ALARM during the deployment; "
+        "SageMaker says: Deployment failed"
     )
     assert "delete_endpoint_config" not in aws.sagemaker.mutating_calls()
 
@@ -349,6 +363,8 @@ def test_artifact_layouts_that_are_tolerated(aws: Any, artifact: str) -> None:
         ("ENDPOINT_INSTANCE_COUNT", "zero", "ENDPOINT_INSTANCE_COUNT must be an integer >= 1"),
         ("KMS_KEY_ARN", "", "missing environment variables ['KMS_KEY_ARN']"),
         ("SAGEMAKER_EXECUTION_ROLE_ARN", "role", "SAGEMAKER_EXECUTION_ROLE_ARN must be an IAM role ARN"),
+        ("SMOKE_TEST_S3_URI", "", "SMOKE_TEST_S3_URI is required (the validation CSV)"),
+        ("ROLLBACK_ALARM_NAMES", " , ", "ROLLBACK_ALARM_NAMES is required"),
     ],
 )
 def test_misconfiguration_reports_failure_before_touching_aws(
@@ -359,6 +375,7 @@ def test_misconfiguration_reports_failure_before_touching_aws(
     deployer.handler(aws.event(), None)
     assert expected in failure_message(aws)
     assert aws.sagemaker.calls == []
+    assert {call.split(":")[0] for call in aws.api_calls} == {"codepipeline"}
 
 
 def test_aws_error_reports_failure_with_operation_and_code(aws: Any) -> None:
