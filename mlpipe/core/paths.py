@@ -1,10 +1,15 @@
-"""Where the project's assets live: the generator loads them from the checkout, never from a copy."""
+"""Where the project's assets live: the generator loads them from the checkout, never from a copy.
+
+``MLPIPE_POLICIES_DIR`` points the renderer at another copy of ``policies/``: the tests use it to
+prove that a mutated template is caught by the gate, without touching the real ones.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-POLICIES_DIR = PROJECT_ROOT / "policies"
+POLICIES_DIR = Path(os.environ.get("MLPIPE_POLICIES_DIR") or PROJECT_ROOT / "policies")
 ASL_DIR = PROJECT_ROOT / "asl"
 LAMBDA_SOURCE_DIR = PROJECT_ROOT / "lambda_src"
