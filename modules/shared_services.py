@@ -1,4 +1,8 @@
-"""The shared services account: the data key, the bucket, the repository and the pipeline."""
+"""The shared services account, per pipeline: the data key, the bucket, the repository and the pipeline.
+
+Each pipeline has its own key and bucket, so one pipeline's roles can neither read nor decrypt
+another pipeline's data, models or artifacts: isolation by construction, proven again by the gate.
+"""
 
 from __future__ import annotations
 
@@ -24,47 +28,39 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
-    S3BucketLifecycleConfigurationRule,
-    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
-    S3BucketLifecycleConfigurationRuleFilter,
-    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
-)
 from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
-from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
-from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
-    S3BucketServerSideEncryptionConfigurationA,
-    S3BucketServerSideEncryptionConfigurationRuleA,
-    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
-)
-from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from mlpipe.core.names import TRAINING_REQUEST_FILE
-from modules.common import AccountContext, inline_policy, policy_document, service_role, skip_check
-
-SseDefault = S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA
-REPLICATION_SKIP = (
-    "Single-region pipeline: cross-region replication would copy KMS-encrypted training data and models "
-    "to a region this design does not use."
-)
+from mlpipe.core.names import TRAINING_REQUEST_FILE, PipelineNames
+from modules.common import AccountContext, AccountScope, inline_policy, policy_document, service_role
+from modules.storage import hardened_bucket
 
 
-class PipelineIdentity(Construct):
-    """The pipeline's service role, created first because every other account trusts it by name."""
+class SharedServicesAccount(AccountScope):
+    """The shared services account's part of one pipeline (resources named ``shared_<part>``)."""
 
-    def __init__(self, scope: Construct, construct_id: str, ctx: AccountContext) -> None:
+    def __init__(self, scope: Construct, construct_id: str, ctx: AccountContext, names: PipelineNames) -> None:
         super().__init__(scope, construct_id)
-        self.role = service_role(
-            self, "role", ctx, f"{ctx.name_prefix}-pipeline", "codepipeline.amazonaws.com", "CodePipeline"
-        )
+        self.ctx = ctx
+        self.names = names
+
+    def add_pipeline_role(self) -> IamRole:
+        """The pipeline's service role, created first because every other account trusts it by name."""
+        return service_role(
+            self.part("pipeline"), "iam_role", self.ctx, self.names.pipeline_role,
+            "codepipeline.amazonaws.com", "CodePipeline",
+        )  # fmt: skip
+
+    def add_artifact_store(self, props: ArtifactStoreProps) -> ArtifactStore:
+        return ArtifactStore(self, "artifacts", props)
+
+    def add_delivery_pipeline(self, props: DeliveryPipelineProps) -> DeliveryPipeline:
+        return DeliveryPipeline(self, props)
 
 
 @dataclass(frozen=True)
@@ -72,62 +68,24 @@ class ArtifactStoreProps:
     """Who may use the key and the bucket, by role; nothing else is granted."""
 
     ctx: AccountContext
+    names: PipelineNames
     pipeline_role_arn: str
     training_cross_account_role_arn: str
     training_sagemaker_role_arn: str
     production_cross_account_role_arn: str
     production_sagemaker_role_arn: str
     deployer_role_arn: str
-    artifact_prefix: str
+    access_log_bucket: str
     sample_data: dict[str, Path]
-
-
-def _harden_bucket(scope: Construct, ctx: AccountContext, bucket: S3Bucket, abort_days: int = 7) -> None:
-    """Versioning, no ACLs, no public access, multipart clean-up, EventBridge notifications."""
-    S3BucketVersioningA(
-        scope, "versioning", provider=ctx.provider, bucket=bucket.id, versioning_configuration={"status": "Enabled"}
-    )
-    S3BucketOwnershipControls(
-        scope, "ownership", provider=ctx.provider, bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}
-    )
-    S3BucketPublicAccessBlock(
-        scope,
-        "public_access_block",
-        provider=ctx.provider,
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-    )
-    S3BucketLifecycleConfiguration(
-        scope,
-        "lifecycle",
-        provider=ctx.provider,
-        bucket=bucket.id,
-        rule=[
-            S3BucketLifecycleConfigurationRule(
-                id="abort-incomplete-multipart-uploads",
-                status="Enabled",
-                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                abort_incomplete_multipart_upload=[
-                    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=abort_days)
-                ],
-                noncurrent_version_expiration=[
-                    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(noncurrent_days=90)
-                ],
-            )
-        ],
-    )
-    S3BucketNotification(scope, "notifications", provider=ctx.provider, bucket=bucket.id, eventbridge=True)
+    smoke_test_key: str
 
 
 class ArtifactStore(Construct):
-    """The KMS key and the bucket that hold training data, models and pipeline artifacts."""
+    """The pipeline's KMS key and the bucket that holds its training data, models and pipeline artifacts."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ArtifactStoreProps) -> None:
         super().__init__(scope, construct_id)
-        ctx = props.ctx
+        ctx, names = props.ctx, props.names
         key_users = [
             props.pipeline_role_arn,
             props.training_cross_account_role_arn,
@@ -138,129 +96,63 @@ class ArtifactStore(Construct):
         ]
         self.key = KmsKey(
             self,
-            "key",
+            "kms_key",
             provider=ctx.provider,
-            description=f"{ctx.name_prefix}: training data, models and pipeline artifacts",
+            description=f"{names.base}: training data, models and pipeline artifacts",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=policy_document(
+                self,
+                f"{names.artifact_key_alias}/key-policy",
                 "key_policy.json.j2",
                 partition=ctx.partition,
                 region=ctx.region,
                 account_id=ctx.account_id,
                 key_user_arns=key_users,
                 grant_user_arns=[props.training_sagemaker_role_arn, props.deployer_role_arn],
-                log_service=False,
+                event_rule_arns=[
+                    f"arn:{ctx.partition}:events:{ctx.region}:{ctx.account_id}:rule/{rule}"
+                    for rule in (names.notification_rule, f"{names.notification_rule}-approvals")
+                ],
             ),
         )
-        KmsAlias(
-            self,
-            "alias",
-            provider=ctx.provider,
-            name=f"alias/{ctx.name_prefix}-artifacts",
-            target_key_id=self.key.key_id,
-        )
-
-        log_scope = Construct(self, "access_logs")
-        # force_destroy: both buckets are versioned, so without it `destroy` could never remove them
-        # (old versions and delete markers remain); `mlpipe destroy` means data and models go too.
-        self.log_bucket = S3Bucket(
-            log_scope,
-            "bucket",
-            provider=ctx.provider,
-            bucket=f"{ctx.name_prefix}-access-logs-{ctx.account_id}-{ctx.region}",
-            force_destroy=True,
-        )
-        skip_check(
-            self.log_bucket, "CKV_AWS_18", "This bucket is the access-log destination; logging it to itself would loop."
-        )
-        skip_check(self.log_bucket, "CKV_AWS_144", REPLICATION_SKIP)
-        skip_check(
-            self.log_bucket,
-            "CKV_AWS_145",
-            "S3 server access logging delivers only to SSE-S3 (AES256) buckets; "
-            "SSE-KMS is not supported for log destinations.",
-        )
-        S3BucketServerSideEncryptionConfigurationA(
-            log_scope,
-            "encryption",
-            provider=ctx.provider,
-            bucket=self.log_bucket.id,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=SseDefault(sse_algorithm="AES256")
-                )
-            ],
-        )
-        _harden_bucket(log_scope, ctx, self.log_bucket)
-
-        data_scope = Construct(self, "data")
-        self.bucket = S3Bucket(
-            data_scope,
-            "bucket",
-            provider=ctx.provider,
-            bucket=f"{ctx.name_prefix}-artifacts-{ctx.account_id}-{ctx.region}",
-            force_destroy=True,
-        )
-        skip_check(self.bucket, "CKV_AWS_144", REPLICATION_SKIP)
-        S3BucketServerSideEncryptionConfigurationA(
-            data_scope,
-            "encryption",
-            provider=ctx.provider,
-            bucket=self.bucket.id,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=SseDefault(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-        )
-        _harden_bucket(data_scope, ctx, self.bucket)
-        log_bucket_policy = S3BucketPolicy(
-            log_scope,
-            "policy",
-            provider=ctx.provider,
-            bucket=self.log_bucket.id,
-            policy=policy_document(
-                "log_bucket_policy.json.j2",
-                bucket_arn=self.log_bucket.arn,
-                source_bucket_arn=self.bucket.arn,
-                account_id=ctx.account_id,
-            ),
-        )
+        KmsAlias(self, "kms_alias", provider=ctx.provider, name=names.artifact_key_alias, target_key_id=self.key.key_id)
+        self.bucket = hardened_bucket(self, ctx, names.artifact_bucket, kms_key_arn=self.key.arn)
         S3BucketLoggingA(
-            data_scope,
-            "logging",
+            self,
+            "s3_bucket_logging",
             provider=ctx.provider,
             bucket=self.bucket.id,
-            target_bucket=self.log_bucket.id,
+            target_bucket=props.access_log_bucket,
+            # One prefix for every pipeline: the log bucket's policy grants exactly `access-logs/*`,
+            # and each log record names its source bucket.
             target_prefix="access-logs/",
-            # S3 accepts a logging target only once its policy lets the logging service write.
-            depends_on=[log_bucket_policy],
         )
         self.bucket_policy = S3BucketPolicy(
-            data_scope,
-            "policy",
+            self,
+            "s3_bucket_policy",
             provider=ctx.provider,
             bucket=self.bucket.id,
             policy=policy_document(
+                self,
+                f"{names.artifact_bucket}/bucket-policy",
                 "bucket_policy.json.j2",
                 bucket_arn=self.bucket.arn,
                 key_arn=self.key.arn,
-                artifact_prefix=props.artifact_prefix,
+                artifact_prefix=names.artifact_prefix,
                 training_sagemaker_role_arn=props.training_sagemaker_role_arn,
                 production_sagemaker_role_arn=props.production_sagemaker_role_arn,
                 training_cross_account_role_arn=props.training_cross_account_role_arn,
                 production_cross_account_role_arn=props.production_cross_account_role_arn,
                 deployer_role_arn=props.deployer_role_arn,
+                data_capture_prefix=names.data_capture_prefix,
+                smoke_test_key=props.smoke_test_key,
             ),
         )
         for channel, path in props.sample_data.items():
             asset = TerraformAsset(self, f"{channel}_data_file", path=str(path), type=AssetType.FILE)
             S3Object(
-                data_scope,
+                self,
                 f"{channel}_data",
                 provider=ctx.provider,
                 bucket=self.bucket.id,
@@ -280,42 +172,45 @@ class DeliveryPipelineProps:
     """What the four stages run and through which cross-account roles."""
 
     ctx: AccountContext
+    names: PipelineNames
     pipeline_role: IamRole
-    pipeline_name: str
-    artifact_prefix: str
-    branch: str
+    branch: str  # a reference to the `branch` local: data, never code
+    notification_emails: list[str]  # references to elements of the `notification_emails` local
     bucket: S3Bucket
     key: KmsKey
     training_cross_account_role_arn: str
     state_machine_arn: str
     production_cross_account_role_arn: str
     deployer_function_name: str
-    approval_email: str
 
 
 def _stage(name: str, action: CodepipelineStageAction) -> CodepipelineStage:
     return CodepipelineStage(name=name, action=[action])
 
 
-class DeliveryPipeline(Construct):
-    """CodeCommit source -> Step Functions training -> manual approval -> Lambda deployment."""
+class DeliveryPipeline:
+    """CodeCommit source -> Step Functions training -> manual approval -> Lambda deployment.
 
-    def __init__(self, scope: Construct, construct_id: str, props: DeliveryPipelineProps) -> None:
-        super().__init__(scope, construct_id)
-        ctx = props.ctx
+    Its resources are parts of the shared services account (``shared_pipeline``,
+    ``shared_training_requests``, ``shared_pipeline_trigger``, ``shared_approvals``).
+    """
+
+    def __init__(self, account: AccountScope, props: DeliveryPipelineProps) -> None:
+        ctx, names = props.ctx, props.names
+        requests = account.part("training_requests")
         self.repository = CodecommitRepository(
-            self,
-            "repository",
+            requests,
+            "codecommit_repository",
             provider=ctx.provider,
-            repository_name=f"{ctx.name_prefix}-training-requests",
+            repository_name=names.repository,
             description="Training requests: a push to the configured branch starts the pipeline.",
             kms_key_id=props.key.arn,
         )
         approval = CodecommitApprovalRuleTemplate(
-            self,
-            "approval_rule",
+            requests,
+            "codecommit_approval_rule_template",
             provider=ctx.provider,
-            name=f"{ctx.name_prefix}-require-review",
+            name=names.approval_rule_template,
             description="Every pull request to the training branch needs two approvals.",
             content=Fn.jsonencode(
                 {
@@ -326,49 +221,37 @@ class DeliveryPipeline(Construct):
             ),
         )
         CodecommitApprovalRuleTemplateAssociation(
-            self,
-            "approval_rule_association",
+            requests,
+            "codecommit_approval_rule_template_association",
             provider=ctx.provider,
             approval_rule_template_name=approval.name,
             repository_name=self.repository.repository_name,
         )
 
-        self.approval_topic = None
-        if props.approval_email:
-            self.approval_topic = SnsTopic(
-                self,
-                "approval_topic",
-                provider=ctx.provider,
-                name=f"{ctx.name_prefix}-approvals",
-                kms_master_key_id=props.key.arn,
-            )
-            SnsTopicSubscription(
-                self, "approval_subscription", provider=ctx.provider, topic_arn=self.approval_topic.arn,
-                protocol="email", endpoint=props.approval_email,
-            )  # fmt: skip
+        self.notifications = self._notifications(account, props)
 
+        pipeline_scope = account.part("pipeline")
         inline_policy(
-            self,
-            "pipeline_permissions",
+            pipeline_scope,
+            "iam_role_policy",
             ctx,
             props.pipeline_role,
+            names.pipeline_role,
             "pipeline_permissions.json.j2",
             repository_arn=self.repository.arn,
             bucket_arn=props.bucket.arn,
-            artifact_prefix=props.artifact_prefix,
+            artifact_prefix=names.artifact_prefix,
             key_arn=props.key.arn,
             cross_account_role_arns=[props.training_cross_account_role_arn, props.production_cross_account_role_arn],
-            approval_topic_arn=self.approval_topic.arn if self.approval_topic else "",
         )
 
+        # Approval requests reach the notifications topic through EventBridge (see _notifications).
         approve_config = {"CustomData": "Review the training job metrics before the model goes to production."}
-        if self.approval_topic:
-            approve_config["NotificationArn"] = self.approval_topic.arn
         self.pipeline = Codepipeline(
-            self,
-            "pipeline",
+            pipeline_scope,
+            "codepipeline",
             provider=ctx.provider,
-            name=props.pipeline_name,
+            name=names.pipeline,
             pipeline_type="V2",
             role_arn=props.pipeline_role.arn,
             artifact_store=[
@@ -410,7 +293,7 @@ class DeliveryPipeline(Construct):
                             "StateMachineArn": props.state_machine_arn,
                             "InputType": "FilePath",
                             "Input": TRAINING_REQUEST_FILE,
-                            "ExecutionNamePrefix": ctx.name_prefix,
+                            "ExecutionNamePrefix": names.base,
                         },
                     ),
                 ),
@@ -441,22 +324,22 @@ class DeliveryPipeline(Construct):
             ],
         )
 
-        events_role = service_role(
-            self, "start_role", ctx, f"{ctx.name_prefix}-pipeline-trigger", "events.amazonaws.com", "EventBridge"
-        )
+        trigger = account.part("pipeline_trigger")
+        trigger_role = service_role(trigger, "iam_role", ctx, names.trigger_role, "events.amazonaws.com", "EventBridge")
         inline_policy(
-            self,
-            "start_permissions",
+            trigger,
+            "iam_role_policy",
             ctx,
-            events_role,
+            trigger_role,
+            names.trigger_role,
             "start_pipeline_permissions.json.j2",
             pipeline_arn=self.pipeline.arn,
         )
         rule = CloudwatchEventRule(
-            self,
-            "on_push",
+            trigger,
+            "cloudwatch_event_rule",
             provider=ctx.provider,
-            name=f"{ctx.name_prefix}-on-push",
+            name=names.trigger_rule,
             description="Start the pipeline when the training branch changes.",
             event_pattern=Fn.jsonencode(
                 {
@@ -472,10 +355,82 @@ class DeliveryPipeline(Construct):
             ),
         )
         CloudwatchEventTarget(
-            self,
-            "on_push_target",
+            trigger,
+            "cloudwatch_event_target",
             provider=ctx.provider,
             rule=rule.name,
             arn=self.pipeline.arn,
-            role_arn=events_role.arn,
+            role_arn=trigger_role.arn,
         )
+        self._notification_rules(account, props)
+
+    def _notifications(self, account: AccountScope, props: DeliveryPipelineProps) -> SnsTopic:
+        """The pipeline's SNS topic, encrypted with its key; e-mail subscriptions from the config."""
+        ctx, names = props.ctx, props.names
+        scope = account.part("notifications")
+        topic = SnsTopic(
+            scope, "sns_topic", provider=ctx.provider, name=names.notification_topic, kms_master_key_id=props.key.arn
+        )
+        SnsTopicPolicy(
+            scope,
+            "sns_topic_policy",
+            provider=ctx.provider,
+            arn=topic.arn,
+            policy=policy_document(
+                scope,
+                f"{names.notification_topic}/topic-policy",
+                "notification_topic_policy.json.j2",
+                topic_arn=topic.arn,
+                account_id=ctx.account_id,
+                rule_arns=[
+                    f"arn:{ctx.partition}:events:{ctx.region}:{ctx.account_id}:rule/{rule}"
+                    for rule in (names.notification_rule, f"{names.notification_rule}-approvals")
+                ],
+            ),
+        )
+        for index, email in enumerate(props.notification_emails):
+            SnsTopicSubscription(
+                scope, f"email_{index}", provider=ctx.provider, topic_arn=topic.arn, protocol="email", endpoint=email
+            )
+        return topic
+
+    def _notification_rules(self, account: AccountScope, props: DeliveryPipelineProps) -> None:
+        """Failed and succeeded runs, and approvals waiting for a reviewer, go to the topic."""
+        ctx, names = props.ctx, props.names
+        patterns = {
+            "runs": (
+                names.notification_rule,
+                "A run of the pipeline failed or succeeded.",
+                {
+                    "source": ["aws.codepipeline"],
+                    "detail-type": ["CodePipeline Pipeline Execution State Change"],
+                    "detail": {"pipeline": [names.pipeline], "state": ["FAILED", "SUCCEEDED"]},
+                },
+            ),
+            "approvals": (
+                f"{names.notification_rule}-approvals",
+                "A trained model waits for approval.",
+                {
+                    "source": ["aws.codepipeline"],
+                    "detail-type": ["CodePipeline Action Execution State Change"],
+                    "detail": {"pipeline": [names.pipeline], "state": ["STARTED"], "type": {"category": ["Approval"]}},
+                },
+            ),
+        }
+        for kind, (name, description, pattern) in patterns.items():
+            scope = account.part(f"notify_{kind}")
+            rule = CloudwatchEventRule(
+                scope,
+                "cloudwatch_event_rule",
+                provider=ctx.provider,
+                name=name,
+                description=description,
+                event_pattern=Fn.jsonencode(pattern),
+            )
+            CloudwatchEventTarget(
+                scope,
+                "cloudwatch_event_target",
+                provider=ctx.provider,
+                rule=rule.name,
+                arn=self.notifications.arn,
+            )

@@ -1,4 +1,4 @@
-"""The training account: a role the pipeline assumes, and a state machine that trains with SageMaker."""
+"""The training account, per pipeline: a role the pipeline assumes, and a state machine that trains with SageMaker."""
 
 from __future__ import annotations
 
@@ -13,99 +13,101 @@ from cdktf_cdktf_provider_aws.sfn_state_machine import SfnStateMachine
 from constructs import Construct
 
 from mlpipe.core.config import TrainingSettings
+from mlpipe.core.names import PipelineNames
 from mlpipe.core.paths import ASL_DIR
 from mlpipe.core.templates import render_json
 from modules.common import (
     AccountContext,
-    AccountLogsKey,
+    AccountScope,
+    cross_account_role,
     encrypted_log_group,
     inline_policy,
-    policy_document,
     service_role,
 )
 
 
-def cross_account_role(
-    scope: Construct, construct_id: str, ctx: AccountContext, name: str, pipeline_role_arn: str
-) -> IamRole:
-    """A role only the pipeline's role (by ARN, not the account root) may assume."""
-    return IamRole(
-        scope,
-        construct_id,
-        provider=ctx.provider,
-        name=name,
-        assume_role_policy=policy_document("cross_account_trust.json.j2", pipeline_role_arn=pipeline_role_arn),
-    )
-
-
-class TrainingRoles(Construct):
+@dataclass(frozen=True)
+class TrainingRoles:
     """Roles first: the shared key and bucket policies name them before the workload exists."""
 
-    def __init__(self, scope: Construct, construct_id: str, ctx: AccountContext, pipeline_role_arn: str) -> None:
-        super().__init__(scope, construct_id)
-        self.cross_account = cross_account_role(
-            self, "cross_account", ctx, f"{ctx.name_prefix}-training-xacct", pipeline_role_arn
-        )
-        self.state_machine = service_role(
-            self, "state_machine", ctx, f"{ctx.name_prefix}-training-sfn", "states.amazonaws.com", "StepFunctions"
-        )
-        self.sagemaker = service_role(
-            self, "sagemaker", ctx, f"{ctx.name_prefix}-training-sagemaker", "sagemaker.amazonaws.com", "SageMaker"
-        )
+    cross_account: IamRole
+    state_machine: IamRole
+    sagemaker: IamRole
 
 
 @dataclass(frozen=True)
 class TrainingWorkloadProps:
     """The shared resources training reads and writes, and the job defaults."""
 
-    ctx: AccountContext
     roles: TrainingRoles
     bucket: S3Bucket
     key: KmsKey
-    artifact_prefix: str
+    logs_key_arn: str
     settings: TrainingSettings
+    hyperparameters: str  # a reference to the `training_hyperparameters` local: data, never code
 
 
-class TrainingWorkload(Construct):
-    """The state machine, its logs and the least-privilege policies of the three training roles."""
+class TrainingAccount(AccountScope):
+    """The training account's part of one pipeline (resources named ``training_<part>``)."""
 
-    def __init__(self, scope: Construct, construct_id: str, props: TrainingWorkloadProps) -> None:
+    def __init__(self, scope: Construct, construct_id: str, ctx: AccountContext, names: PipelineNames) -> None:
         super().__init__(scope, construct_id)
-        ctx, roles, settings = props.ctx, props.roles, props.settings
-        self.logs_key = AccountLogsKey(self, "logs_key", ctx, key_user_arns=[roles.state_machine.arn])
-        self.image = DataAwsSagemakerPrebuiltEcrImage(
-            self,
-            "xgboost_image",
+        self.ctx = ctx
+        self.names = names
+
+    def add_roles(self, pipeline_role_arn: str) -> TrainingRoles:
+        ctx, names = self.ctx, self.names
+        return TrainingRoles(
+            cross_account=cross_account_role(
+                self.part("cross_account"), "iam_role", ctx, names.training_cross_account_role, pipeline_role_arn
+            ),
+            state_machine=service_role(
+                self.part("state_machine"), "iam_role", ctx, names.state_machine_role,
+                "states.amazonaws.com", "StepFunctions",
+            ),
+            sagemaker=service_role(
+                self.part("sagemaker"), "iam_role", ctx, names.training_sagemaker_role,
+                "sagemaker.amazonaws.com", "SageMaker",
+            ),
+        )  # fmt: skip
+
+    def add_workload(self, props: TrainingWorkloadProps) -> SfnStateMachine:
+        """The state machine, its logs and the least-privilege policies of the three training roles."""
+        ctx, names, roles, settings = self.ctx, self.names, props.roles, props.settings
+        image = DataAwsSagemakerPrebuiltEcrImage(
+            self.part("xgboost"),
+            "sagemaker_prebuilt_ecr_image",
             provider=ctx.provider,
             repository_name="sagemaker-xgboost",
             image_tag=settings.xgboost_version,
         )
-        self.state_machine_name = f"{ctx.name_prefix}-training"
+        self.image = image
+        machine_scope = self.part("state_machine")
         log_group = encrypted_log_group(
-            self, "state_machine_logs", ctx, f"/aws/vendedlogs/states/{self.state_machine_name}", self.logs_key.key
+            machine_scope, "cloudwatch_log_group", ctx, names.state_machine_log_group, props.logs_key_arn
         )
         definition = render_json(
             "training.asl.json.j2",
             ASL_DIR,
-            name_prefix=ctx.name_prefix,
+            name_prefix=names.training_job_prefix,
             bucket_name=props.bucket.bucket,
             kms_key_arn=props.key.arn,
             sagemaker_role_arn=roles.sagemaker.arn,
-            image_uri=self.image.registry_path,
+            image_uri=image.registry_path,
             default_instance_type=settings.instance_type,
             default_instance_count=settings.instance_count,
             volume_size_gb=settings.volume_size_gb,
             max_runtime_seconds=settings.max_runtime_seconds,
-            default_hyperparameters=settings.hyperparameters,
+            default_hyperparameters=props.hyperparameters,
             default_train_prefix="data/train/",
             default_validation_prefix="data/validation/",
             model_output_prefix="models/",
         )
-        self.state_machine = SfnStateMachine(
-            self,
-            "state_machine",
+        state_machine = SfnStateMachine(
+            machine_scope,
+            "sfn_state_machine",
             provider=ctx.provider,
-            name=self.state_machine_name,
+            name=names.state_machine,
             role_arn=roles.state_machine.arn,
             definition=Fn.jsonencode(definition),
             logging_configuration={
@@ -116,15 +118,17 @@ class TrainingWorkload(Construct):
             tracing_configuration={"enabled": True},
         )
         inline_policy(
-            self, "state_machine_permissions", ctx, roles.state_machine, "state_machine_permissions.json.j2",
-            sagemaker_role_arn=roles.sagemaker.arn,
+            machine_scope, "iam_role_policy", ctx, roles.state_machine, names.state_machine_role,
+            "state_machine_permissions.json.j2", sagemaker_role_arn=roles.sagemaker.arn,
         )  # fmt: skip
         inline_policy(
-            self, "sagemaker_permissions", ctx, roles.sagemaker, "sagemaker_training_permissions.json.j2",
-            bucket_arn=props.bucket.arn, key_arn=props.key.arn,
+            self.part("sagemaker"), "iam_role_policy", ctx, roles.sagemaker, names.training_sagemaker_role,
+            "sagemaker_training_permissions.json.j2", bucket_arn=props.bucket.arn, key_arn=props.key.arn,
         )  # fmt: skip
         inline_policy(
-            self, "cross_account_permissions", ctx, roles.cross_account, "training_cross_account_permissions.json.j2",
-            state_machine_arn=self.state_machine.arn, state_machine_name=self.state_machine_name,
-            bucket_arn=props.bucket.arn, key_arn=props.key.arn, artifact_prefix=props.artifact_prefix,
+            self.part("cross_account"), "iam_role_policy", ctx, roles.cross_account, names.training_cross_account_role,
+            "training_cross_account_permissions.json.j2",
+            state_machine_arn=state_machine.arn, state_machine_name=names.state_machine,
+            bucket_arn=props.bucket.arn, key_arn=props.key.arn, artifact_prefix=names.artifact_prefix,
         )  # fmt: skip
+        return state_machine
