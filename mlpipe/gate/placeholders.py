@@ -26,6 +26,8 @@ _ARN_FORMATS = {
     ("aws_cloudwatch_log_group", "arn"): "arn:aws:logs:{region}:{account}:log-group:{name}",
     ("aws_sqs_queue", "arn"): "arn:aws:sqs:{region}:{account}:{name}",
     ("aws_sns_topic", "arn"): "arn:aws:sns:{region}:{account}:{name}",
+    ("aws_cloudwatch_metric_alarm", "arn"): "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    ("aws_cloudwatch_event_rule", "arn"): "arn:aws:events:{region}:{account}:rule/{name}",
 }
 
 
