@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+CHECKS_DIR = ROOT / "mlpipe" / "gate" / "checks"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHECKOV = Path(sys.executable).parent / "checkov"
 
@@ -104,6 +105,86 @@ EXPECTED_FAILURES: dict[tuple[str, str], set[str]] = {
         "aws_kms_key.key_pinned_own_root_decrypt",
         "aws_s3_bucket_policy.cdktf_bucket_pinned_own_root",
     },
+    ("CKV_MLP_007", "mlp_007/fail"): {
+        "aws_iam_role_policy.kms_any_account_any_region",
+        "aws_iam_role_policy.lambda_any",
+        "aws_iam_policy.sagemaker_any_account",
+        "aws_iam_policy.states_any_region",
+        "aws_iam_policy.account_partial_wildcard",
+        "aws_iam_policy.region_partial_wildcard",
+        "aws_iam_policy.empty_account_lambda",
+        "aws_iam_policy.empty_account_iam",
+        "aws_iam_policy.iam_any_account",
+        "aws_iam_policy.s3_every_bucket",
+        "aws_iam_policy.s3_every_object",
+        "aws_iam_policy.s3_access_point_any_region",
+        "aws_iam_policy.s3_access_point_empty_account",
+        "aws_iam_policy.wildcard_spans_fields",
+        "aws_iam_policy.incomplete_arn",
+        "aws_iam_role.inline_any_account",
+        "aws_iam_user_policy.from_document",
+        "aws_iam_group_policy.group_any_account",
+        "aws_s3_bucket_policy.bucket_policy_every_bucket",
+        "aws_sqs_queue_policy.queue_any_region",
+        "aws_sns_topic_policy.topic_any_account",
+        "aws_kms_key.key_policy_any_region",
+        "aws_kms_key_policy.key_policy_resource_any_account",
+        "aws_iam_role_policy.opaque_policy",
+        "aws_iam_role_policy.cdktf_kms_any_account_D89D5944",
+    },
+    ("CKV_MLP_008", "mlp_008/fail"): {
+        "aws_iam_role_policy.other_account_literal",
+        "aws_iam_role_policy.wildcard_account",
+        "aws_iam_role_policy.empty_account",
+        "aws_iam_policy.star_resource",
+        "aws_iam_policy.star_action_iam_wildcard",
+        "aws_iam_policy.multi_pinned_account",
+        "aws_iam_policy.unpinned_account",
+        "aws_iam_policy.undeclared_role_ref",
+        "aws_iam_policy.data_role_lookup",
+        "aws_iam_policy.variable_role",
+        "aws_iam_policy.undeclared_caller_identity",
+        "aws_iam_policy.not_resource",
+        "aws_iam_policy.not_action",
+        "aws_iam_policy.missing_resource",
+        "aws_iam_role.inline_other_account",
+        "aws_iam_user_policy.from_document",
+        "aws_iam_group_policy.group_wildcard_account",
+        "aws_iam_role_policy.opaque_policy",
+        "aws_iam_role_policy.cdktf_assume_foreign_D89D5944",
+        "aws_iam_policy.role_ref_name_prefix",
+    },
+    ("CKV_MLP_009", "mlp_009/fail"): {
+        "aws_iam_role_policy.other_pipeline_bucket",
+        "aws_iam_role_policy.bucket_name_pattern",
+        "aws_iam_role_policy.own_bucket_written_out",
+        "aws_iam_role_policy.s3_star",
+        "aws_iam_role_policy.s3_wildcard_service_arn",
+        "aws_iam_role_policy.bucket_ref_name_prefix",
+        "aws_iam_role_policy.undeclared_bucket_ref",
+        "aws_iam_role_policy.data_bucket_lookup",
+        "aws_iam_role_policy.variable_bucket",
+        "aws_iam_role_policy.s3_not_resource",
+        "aws_iam_role_policy.s3_missing_resource",
+        "aws_iam_role_policy.kms_star",
+        "aws_iam_role_policy.kms_wildcard_key",
+        "aws_iam_role_policy.kms_literal_key",
+        "aws_iam_role_policy.kms_key_id_not_arn",
+        "aws_iam_role_policy.kms_undeclared_key_ref",
+        "aws_iam_policy.star_action_other_bucket",
+        "aws_iam_role.inline_other_bucket",
+        "aws_iam_user_policy.from_document",
+        "aws_iam_group_policy.group_bucket_pattern",
+        "aws_s3_bucket_policy.bucket_policy_other_own_bucket",
+        "aws_s3_bucket_policy.bucket_policy_literal",
+        "aws_s3_bucket_policy.bucket_policy_star",
+        "aws_s3_bucket_policy.bucket_policy_unknown_bucket",
+        "aws_s3_bucket_policy.bucket_policy_foreign_bucket",
+        "aws_kms_key.key_policy_s3_literal",
+        "aws_iam_role_policy.opaque_policy",
+        "aws_iam_role_policy.cdktf_other_pipeline_D89D5944",
+        "aws_iam_role_policy.remote_state_bucket",
+    },
 }
 
 # (check id, fixture dir) -> resources that must PASS that check (and nothing there may fail it).
@@ -152,6 +233,42 @@ EXPECTED_PASSES: dict[tuple[str, str], set[str]] = {
         "aws_kms_key.shared_store_key_09F06389",
         "aws_s3_bucket_policy.shared_store_data_policy_7676B1B9",
     },
+    ("CKV_MLP_007", "mlp_007/pass"): {
+        "aws_kms_key.artifacts",
+        "aws_iam_role.deployer",
+        "aws_iam_role_policy.deployer",
+        "aws_iam_policy.no_account_services",
+        "aws_iam_user_policy.from_document",
+        "aws_iam_group_policy.group_states",
+        "aws_iam_role.with_inline",
+        "aws_s3_bucket_policy.cdktf_artifacts_policy_7676B1B9",
+        "aws_sqs_queue_policy.dlq",
+        "aws_sns_topic_policy.alerts",
+    },
+    ("CKV_MLP_008", "mlp_008/pass"): {
+        "aws_iam_role.shared_pipeline",
+        "aws_iam_role.training_cross_account",
+        "aws_iam_role.production_cross_account",
+        "aws_iam_role_policy.shared_pipeline",
+        "aws_iam_policy.literal_pinned_accounts",
+        "aws_iam_policy.caller_identity_account",
+        "aws_iam_user_policy.from_document",
+        "aws_iam_group_policy.group_sts_star",
+        "aws_iam_role.with_inline",
+        "aws_iam_policy.no_assume_role",
+    },
+    ("CKV_MLP_009", "mlp_009/pass"): {
+        "aws_kms_key.shared_artifacts",
+        "aws_iam_role.training_sagemaker",
+        "aws_iam_role_policy.training_sagemaker",
+        "aws_s3_bucket_policy.shared_artifacts",
+        "aws_iam_role.with_inline",
+        "aws_iam_policy.from_document",
+        "aws_kms_key.separate_policy_key",
+        "aws_kms_key_policy.separate_policy_key",
+        "aws_s3_bucket_policy.shared_access_logs",
+        "aws_s3_bucket_policy.by_literal_bucket_name",
+    },
 }
 
 CHECK_IDS = sorted({check for check, _ in EXPECTED_FAILURES})
@@ -170,7 +287,7 @@ def checkov_results() -> Results:
             "--framework",
             "terraform",
             "--external-checks-dir",
-            str(ROOT / "checks"),
+            str(CHECKS_DIR),
             "-d",
             str(FIXTURES),
             "-o",
@@ -251,6 +368,26 @@ def test_no_check_ever_reports_unknown_or_skips(checkov_results: Results) -> Non
         ("CKV_MLP_003", "mlp_003/fail", "aws_iam_role_policy.cdktf_passrole_star_D89D5944", "PassRole"),
         ("CKV_MLP_004", "mlp_004/fail", "aws_s3_bucket.cdktf_bucket_wrong_key_DC41F792", "(b) no Deny"),
         ("CKV_MLP_006", "mlp_006/fail", "aws_s3_bucket_policy.cdktf_bucket_pinned_own_root", "111111111111:root"),
+        # wildcard/missing account or region in resource ARNs, named per statement and resource
+        ("CKV_MLP_007", "mlp_007/fail", "aws_iam_role_policy.kms_any_account_any_region", "wildcard account '*'"),
+        ("CKV_MLP_007", "mlp_007/fail", "aws_iam_role_policy.kms_any_account_any_region", "wildcard region '*'"),
+        ("CKV_MLP_007", "mlp_007/fail", "aws_iam_policy.sagemaker_any_account", "(Sid 'DescribeEndpoint')"),
+        ("CKV_MLP_007", "mlp_007/fail", "aws_iam_policy.empty_account_lambda", "empty account"),
+        ("CKV_MLP_007", "mlp_007/fail", "aws_iam_policy.s3_every_object", "'arn:aws:s3:::*/*'"),
+        ("CKV_MLP_007", "mlp_007/fail", "aws_iam_role_policy.cdktf_kms_any_account_D89D5944", "Statement[1]"),
+        # AssumeRole outside the pinned accounts
+        ("CKV_MLP_008", "mlp_008/fail", "aws_iam_role_policy.other_account_literal", "999999999999:role"),
+        ("CKV_MLP_008", "mlp_008/fail", "aws_iam_policy.multi_pinned_account", "not one of the pinned accounts"),
+        ("CKV_MLP_008", "mlp_008/fail", "aws_iam_policy.undeclared_role_ref", "not declared in this module"),
+        ("CKV_MLP_008", "mlp_008/fail", "aws_iam_role_policy.cdktf_assume_foreign_D89D5944", "(Sid 'AssumeForeign')"),
+        # another pipeline's data: which statement, which resource
+        ("CKV_MLP_009", "mlp_009/fail", "aws_iam_role_policy.other_pipeline_bucket", "(Sid 'ReadFraudData')"),
+        ("CKV_MLP_009", "mlp_009/fail", "aws_iam_role_policy.other_pipeline_bucket", "mlpipe-fraud-artifacts"),
+        ("CKV_MLP_009", "mlp_009/fail", "aws_iam_role_policy.bucket_name_pattern", "bucket-name pattern"),
+        ("CKV_MLP_009", "mlp_009/fail", "aws_iam_role_policy.kms_star", "KMS resource '*'"),
+        ("CKV_MLP_009", "mlp_009/fail", "aws_iam_role_policy.bucket_ref_name_prefix", "extends the bucket name"),
+        ("CKV_MLP_009", "mlp_009/fail", "aws_s3_bucket_policy.bucket_policy_other_own_bucket", "attached to"),
+        ("CKV_MLP_009", "mlp_009/fail", "aws_iam_role_policy.cdktf_other_pipeline_D89D5944", "(Sid 'ReadFraudModels')"),
     ],
 )
 def test_original_template_patterns_are_reported_with_reason(
@@ -276,7 +413,7 @@ def test_cdktf_shaped_fixtures_are_read_not_failed_as_unreadable(checkov_results
 @pytest.fixture(scope="module")
 def common() -> ModuleType:
     """Import checks/common.py the way checkov does: as a top-level module from its file."""
-    spec = importlib.util.spec_from_file_location("mlp_checks_common", ROOT / "checks" / "common.py")
+    spec = importlib.util.spec_from_file_location("mlp_checks_common", CHECKS_DIR / "common.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
@@ -450,3 +587,127 @@ def test_classify_aws_principal(common: ModuleType, value: str, category: str) -
 )
 def test_kms_admin_rule(common: ModuleType, actions: list[str], admin_only: bool) -> None:
     assert common.is_kms_admin_only({"Action": actions}) is admin_only
+
+
+@pytest.mark.parametrize(
+    ("vertices", "accounts"),
+    [
+        (
+            [_provider_vertex("shared", [["111111111111"]]), _provider_vertex("training", [[222222222222]])],
+            {"111111111111", "222222222222"},
+        ),
+        ([_provider_vertex(None, [["111111111111"]]), _provider_vertex("training", None)], {"111111111111"}),
+        ([_provider_vertex("multi", [["111111111111", "222222222222"]])], set()),
+        ([_provider_vertex("shared", ["var.accounts"]), _provider_vertex("training", None)], set()),
+        ([], set()),
+    ],
+)
+def test_pinned_accounts_are_only_the_provable_ones(
+    common: ModuleType, vertices: list[dict[str, Any]], accounts: set[str]
+) -> None:
+    assert common.pinned_accounts(vertices) == accounts
+
+
+@pytest.mark.parametrize(
+    ("value", "fields"),
+    [
+        ("arn:aws:s3:::bucket/a:b", ("aws", "s3", "", "", "bucket/a:b")),
+        (
+            "arn:aws:logs:eu-west-1:111111111111:log-group:/x:*",
+            ("aws", "logs", "eu-west-1", "111111111111", "log-group:/x:*"),
+        ),
+        ("arn:aws:iam::data.c.account_id:root", ("aws", "iam", "", "data.c.account_id", "root")),
+        ("arn:aws:kms:eu-west-1", None),
+        ("aws_kms_key.k.arn", None),
+    ],
+)
+def test_parse_arn(common: ModuleType, value: str, fields: tuple[str, ...] | None) -> None:
+    arn = common.parse_arn(value)
+    assert (arn and (arn.partition, arn.service, arn.region, arn.account, arn.resource)) == fields
+
+
+@pytest.mark.parametrize(
+    ("value", "parts"),
+    [
+        ("aws_s3_bucket.b_1A.arn/data/*", (False, "aws_s3_bucket", "b_1A", "arn", "/data/*")),
+        ("aws_s3_bucket.b[0].arn", (False, "aws_s3_bucket", "b", "arn", "")),
+        ("data.aws_s3_bucket.b.arn", (True, "aws_s3_bucket", "b", "arn", "")),
+        ("aws_cloudwatch_log_group.g.arn:*", (False, "aws_cloudwatch_log_group", "g", "arn", ":*")),
+        ("var.bucket_arn", None),
+        ("local.x.y", None),
+        ("arn:aws:s3:::b", None),
+    ],
+)
+def test_parse_reference(common: ModuleType, value: str, parts: tuple[Any, ...] | None) -> None:
+    ref = common.parse_reference(value)
+    assert (ref and (ref.data, ref.type, ref.name, ref.attr, ref.rest)) == parts
+
+
+@pytest.mark.parametrize(
+    ("stmt", "service", "covered"),
+    [
+        ({"Action": "s3:GetObject"}, "s3", True),
+        ({"Action": ["S3:*"]}, "s3", True),
+        ({"Action": "*"}, "kms", True),
+        ({"Action": "s?:Get*"}, "s3", True),
+        ({"Action": "s3*"}, "s3", True),
+        ({"Action": "s3-object-lambda:GetObject"}, "s3", False),
+        ({"Action": ["sqs:SendMessage", "kms:Decrypt"]}, "s3", False),
+        ({"NotAction": "iam:*"}, "s3", True),
+    ],
+)
+def test_covers_service(common: ModuleType, stmt: dict[str, Any], service: str, covered: bool) -> None:
+    assert common.covers_service(stmt, service) is covered
+
+
+@pytest.fixture(scope="module")
+def mlp_007() -> ModuleType:
+    """The CKV_MLP_007 check module, imported as a package member (its ``from . import common``)."""
+    return importlib.import_module("mlpipe.gate.checks.mlp_007_arn_wildcard_account_region")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("arn:aws:kms:*:*:key/*", "wildcard account"),
+        ("arn:aws:sagemaker:eu-west-1:*:endpoint/x", "wildcard account"),
+        ("arn:aws:states:*:111111111111:stateMachine:x", "wildcard region"),
+        ("arn:aws:lambda:eu-west-1::function:x", "empty account"),
+        ("arn:aws:s3:::*", "names every bucket"),
+        ("arn:aws:s3:::?*/data/*", "names every bucket"),
+        ("arn:aws:s3:eu-west-1::accesspoint/x", "empty account"),
+        ("arn:*", "spans"),
+        ("arn:aws:kms:eu-west-1", "not a complete ARN"),
+        ("arn:aws:s3:::mlpipe-*", None),
+        ("arn:aws:iam::aws:policy/ReadOnlyAccess", None),
+        ("arn:aws:iam::111111111111:role/x", None),
+        ("arn:aws:route53:::hostedzone/Z1", None),
+        ("arn:aws:ec2:eu-west-1::image/ami-1", None),
+        ("arn:aws:lambda:eu-west-1:data.aws_caller_identity.c.account_id:function:x", None),
+        ("*", None),
+        ("aws_kms_key.k.arn", None),
+    ],
+)
+def test_arn_account_and_region_rule(mlp_007: ModuleType, value: str, problem: str | None) -> None:
+    problems = mlp_007.arn_problems(value)
+    if problem is None:
+        assert problems == []
+    else:
+        assert problem in " ".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("vertices", "needle"),
+    [
+        ([_provider_vertex("shared", None), _provider_vertex(None, ["var.accounts"])], "no provider of this module"),
+        ([_provider_vertex("shared", [["222222222222"]])], "not one of the pinned accounts ['222222222222']"),
+    ],
+)
+def test_assume_role_literal_needs_a_pinned_provider(vertices: list[dict[str, Any]], needle: str) -> None:
+    """A literal role ARN fails when no provider of the module is pinned to its account (fail-closed)."""
+    module = importlib.import_module("mlpipe.gate.checks.mlp_008_assume_role_own_accounts")
+    check = module.AssumeRoleOwnAccounts()
+    check.entity_type, check.scope = "aws_iam_policy", vertices
+    stmt = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::111111111111:role/x"}
+    problems = check.evaluate({"policy": [{"Statement": [stmt]}]})
+    assert len(problems) == 1 and needle in problems[0]

@@ -773,3 +773,157 @@ class FailClosedCheck(BaseResourceCheck):
         else:
             attrs.append(("policy", conf.get("policy")))
         return attrs
+
+
+# --------------------------------------------------------------------------------------------
+# ARNs, references, statements and pinned accounts (used by checks 7, 8 and 9)
+# --------------------------------------------------------------------------------------------
+
+_WILDCARD_CHARS = re.compile(r"[*?]")
+
+
+def has_wildcard(value: str) -> bool:
+    """True when an IAM string contains a wildcard character (``*`` or ``?``)."""
+    return bool(_WILDCARD_CHARS.search(value))
+
+
+def wildcard_only(value: str) -> bool:
+    """True when a field is empty or made of wildcards only (``*``, ``**``, ``?*``): it names nothing."""
+    return not _WILDCARD_CHARS.sub("", value)
+
+
+def could_start_with(pattern: str, prefix: str) -> bool:
+    """True when some string matched by the IAM ``pattern`` starts with ``prefix``.
+
+    ``role/x`` and ``r*`` can name a role (``prefix="role/"``); ``user/*`` cannot.
+    """
+    literal = _WILDCARD_CHARS.split(pattern, 1)[0]
+    if literal == pattern:
+        return pattern.startswith(prefix)
+    return prefix.startswith(literal) or literal.startswith(prefix)
+
+
+@dataclass(frozen=True)
+class Arn:
+    """The six fields of a literal ARN; ``resource`` keeps its own colons (``log-group:x:*``)."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+
+def parse_arn(value: str) -> Arn | None:
+    """Split a (normalised) literal ARN; None when ``value`` is not ``arn:`` with all six fields.
+
+    Fields may hold references checkov left in place (``arn:aws:iam::data.x.account_id:root``).
+    """
+    if not value.startswith("arn:"):
+        return None
+    parts = value.split(":", 5)
+    if len(parts) != 6:
+        return None
+    return Arn(parts[1], parts[2].lower(), parts[3], parts[4], parts[5])
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A Terraform reference as checkov presents it: ``[data.]<type>.<name>[idx].<attr><rest>``."""
+
+    data: bool
+    type: str
+    name: str  # without the index
+    attr: str
+    rest: str  # text glued after the attribute, e.g. ``/data/*`` from ``"${x.arn}/data/*"``
+
+
+_REFERENCE = re.compile(
+    r"^(?P<data>data\.)?(?P<type>[a-z][a-z0-9]*_[a-z0-9_]+)\.(?P<name>[\w-]+)(?:\[[^\]]*\])?"
+    r"\.(?P<attr>[\w-]+)(?P<rest>.*)$",
+    re.DOTALL,
+)
+
+
+def parse_reference(value: str) -> Reference | None:
+    """The resource or data-source reference at the start of ``value``, or None.
+
+    ``var.x``, ``local.x``, ``module.x.y`` and literals are not references to a block and give None.
+    """
+    match = _REFERENCE.match(value)
+    if not match:
+        return None
+    return Reference(
+        data=bool(match.group("data")),
+        type=match.group("type"),
+        name=match.group("name"),
+        attr=match.group("attr"),
+        rest=match.group("rest"),
+    )
+
+
+def covers_service(stmt: Statement, service: str) -> bool:
+    """True when the statement's actions can grant some action of ``service`` (e.g. ``"s3"``).
+
+    ``*``, ``s3:*``, ``s?:Get*`` and ``s3*`` cover ``s3``; ``NotAction`` is treated as covering
+    every service (Allow with NotAction grants everything not listed).
+    """
+    if "NotAction" in stmt:
+        return True
+    service = service.lower()
+    for pattern in actions(stmt):
+        svc, sep, _ = pattern.partition(":")
+        if sep:
+            if fnmatch.fnmatchcase(service, svc):
+                return True
+        elif has_wildcard(pattern) and could_start_with(pattern, f"{service}:"):
+            return True
+    return False
+
+
+def statement_label(label: str, index: int, stmt: Statement) -> str:
+    """``policy Statement[2] (Sid 'ReadData')``: how failure messages name a statement."""
+    sid = stmt.get("Sid")
+    return f"{label} Statement[{index}]" + (f" (Sid {strip_interpolation(str(sid))!r})" if sid else "")
+
+
+def pinned_accounts(graph: Any) -> set[str]:
+    """Every account an ``aws`` provider configuration of the graph (module) is provably pinned to.
+
+    Each ``provider "aws"`` block (default or alias) contributes its account when
+    :func:`provider_account` proves it (exactly one literal ``allowed_account_ids`` entry); a
+    block that is unpinned, pinned to several accounts or to a variable contributes nothing.
+    """
+    accounts: set[str] = set()
+    for vertex in iter_vertices(graph):
+        if vertex.get("block_type_") != "provider":
+            continue
+        for name, conf in (vertex.get("config_") or {}).items():
+            if name != "aws" or not isinstance(conf, dict):
+                continue
+            alias = unwrap(conf.get("alias"))
+            account = provider_account(graph, f"aws.{strip_interpolation(str(alias))}" if alias else "aws")
+            if account:
+                accounts.add(account)
+    return accounts
+
+
+def caller_identity_account(graph: Any, value: str) -> bool:
+    """True when ``value`` is ``data.aws_caller_identity.<n>.account_id`` declared in the graph:
+    the account one of the module's own provider configurations runs in."""
+    match = _CALLER_ACCOUNT.match(value)
+    return bool(match) and find_block(graph, "data", "aws_caller_identity", match.group(1)) is not None
+
+
+IDENTITY_POLICY_RESOURCES = (
+    "aws_iam_policy",
+    "aws_iam_role_policy",
+    "aws_iam_user_policy",
+    "aws_iam_group_policy",
+    "aws_iam_role",  # its inline_policy blocks; the trust policy is not an identity policy
+)
+
+
+def permission_policy_attrs(check: FailClosedCheck, conf: dict[str, Any]) -> list[tuple[str, Any]]:
+    """:meth:`FailClosedCheck.policy_attrs` without a role's trust policy (which has no Resource)."""
+    return [(label, raw) for label, raw in check.policy_attrs(conf) if label != "assume_role_policy"]
