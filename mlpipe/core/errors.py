@@ -8,7 +8,13 @@ from __future__ import annotations
 
 
 class PipelineError(Exception):
-    """Base class: `message` says what is wrong, `hint` says how to fix it."""
+    """Base class: `message` says what is wrong, `hint` says how to fix it.
+
+    Exit codes: 1 unexpected, 2 `plan --detailed-exitcode` found changes (not an error), 3 config,
+    4 template, 5 synth, 6 scan failed, 7 Terraform missing, 8 Terraform failed, 9 stale plan,
+    10 emulator, 11 credentials, 12 workspace busy, 13 nothing deployed, 14 an object already
+    exists (adopt it), 64 usage, 130 interrupted.
+    """
 
     exit_code = 1
 
@@ -85,3 +91,33 @@ class StateLocked(TerraformError):
     def __init__(self, message: str, hint: str = "", stderr: str = "", lock_id: str = "") -> None:
         super().__init__(message, hint, stderr)
         self.lock_id = lock_id
+
+
+class WorkspaceBusy(PipelineError):
+    """Another mlpipe command holds this checkout's workspace lock."""
+
+    exit_code = 12
+
+
+class NotDeployed(PipelineError):
+    """The command needs deployed state and there is none."""
+
+    exit_code = 13
+
+
+class AlreadyExists(TerraformError):
+    """Apply failed because an object with the tool's deterministic name already exists (adopt it)."""
+
+    exit_code = 14
+
+
+class UsageError(PipelineError):
+    """The command line itself is wrong (unknown option, missing argument, refused without --yes)."""
+
+    exit_code = 64
+
+
+class Interrupted(PipelineError):
+    """Ctrl-C or SIGTERM: the running step was stopped cleanly (or forced, after a second signal)."""
+
+    exit_code = 130

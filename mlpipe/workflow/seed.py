@@ -12,17 +12,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mlpipe.core.config import PipelineConfig
+from mlpipe.core.config import ProjectConfig, TrainingSettings
 from mlpipe.core.names import TRAINING_REQUEST_FILE
-from mlpipe.workflow.clients import account_client
+from mlpipe.workflow.clients import Target
 
 
-def training_request(config: PipelineConfig) -> str:
+def training_request(settings: TrainingSettings) -> str:
     """The request the Train stage reads: the configured defaults, spelled out so users can edit them."""
     request = {
-        "hyperparameters": config.training.hyperparameters,
-        "instance_type": config.training.instance_type,
-        "instance_count": config.training.instance_count,
+        "hyperparameters": settings.hyperparameters,
+        "instance_type": settings.instance_type,
+        "instance_count": settings.instance_count,
         "train_prefix": "data/train/",
         "validation_prefix": "data/validation/",
     }
@@ -33,10 +33,11 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def seed_repository(config: PipelineConfig, outputs: dict[str, Any], emulator_url: str | None) -> str:
-    """Put the training request on the branch unless it is already there; return what happened."""
-    client = account_client(config, "shared", "codecommit", emulator_url)
+def seed_repository(config: ProjectConfig, outputs: dict[str, Any], target: Target) -> str:
+    """Put the pipeline's training request on its branch unless it is already there; return what happened."""
+    client = target.client(config, "shared", "codecommit")
     repository, branch = outputs["repository_name"], outputs["branch"]
+    spec = next(p for p in config.pipelines if p.names.repository == repository)
     parent: str | None = None
     try:
         parent = client.get_branch(repositoryName=repository, branchName=branch)["branch"]["commitId"]
@@ -53,7 +54,7 @@ def seed_repository(config: PipelineConfig, outputs: dict[str, Any], emulator_ur
     request: dict[str, Any] = {
         "repositoryName": repository,
         "branchName": branch,
-        "fileContent": training_request(config).encode(),
+        "fileContent": training_request(spec.training).encode(),
         "filePath": TRAINING_REQUEST_FILE,
         "commitMessage": "Seed the first training request (mlpipe)",
         "name": "mlpipe",
