@@ -333,6 +333,7 @@ def stack_manifest(stack: ReadableStack) -> dict[str, Any]:
                 }
     return {
         "stack": stack.node.id,
+        "outputs": {name: item.get("value") for name, item in config.get("output", {}).items()},
         "skips": dict(sorted(skips.items())),
         "literals": stack.record.literals,
         "policies": policies,

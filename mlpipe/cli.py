@@ -21,7 +21,7 @@ from mlpipe.workflow.lock import WorkspaceLock
 from mlpipe.workflow.workspace import Workspace
 
 DEFAULT_CONFIG = Path("config/local.toml")
-LOCKED_COMMANDS = {"synth", "scan", "plan", "apply", "destroy", "demo", "adopt"}
+LOCKED_COMMANDS = {"synth", "scan", "graph", "plan", "apply", "destroy", "demo", "adopt"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     sub.add_parser("synth", help="write the HCL of every stack under cdktf.out/stacks/")
-    sub.add_parser("scan", help="synth, then the policy gate (checkov + own checks + parliament)")
+    sub.add_parser("scan", help="synth, then the policy gate (checkov + own checks + parliament + access proof)")
+    sub.add_parser("graph", help="synth, then draw the access graph (SVG) and the call table from the access proof")
     plan = sub.add_parser("plan", help="synth, scan, then init + plan + summary per stack; saves the plans")
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 without changes, 2 with changes")
     plan.add_argument("--destroy", action="store_true", help="plan the destruction of the selected stacks")
@@ -108,6 +109,8 @@ def _run_workflow(args: argparse.Namespace, workspace: Workspace) -> int:
         flow.synth()
     elif args.command == "scan":
         flow.scan()
+    elif args.command == "graph":
+        _echo(f"access graph: {flow.graph()}")
     elif args.command == "plan":
         result = flow.plan(destroy=args.destroy)
         if args.detailed_exitcode and result.changes_present:

@@ -137,7 +137,7 @@ class ProductionAccount(AccountScope):
             "LINEAR_STEP_PERCENT": str(serving.linear_step_percent),
             "DEPLOYMENT_WAIT_SECONDS": str(serving.bake_seconds),
             "DEPLOYMENT_TERMINATION_WAIT_SECONDS": str(serving.bake_seconds),
-            "ROLLBACK_ALARM_NAMES": ",".join(alarm.alarm_name for alarm in alarms),
+            "ROLLBACK_ALARM_NAMES": f"{names.alarm_5xx},{names.alarm_latency}",
             "AUTOSCALING_ENABLED": "true" if serving.autoscaling else "false",
             "AUTOSCALING_MIN": str(serving.autoscaling_min),
             "AUTOSCALING_MAX": str(serving.autoscaling_max),

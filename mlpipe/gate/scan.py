@@ -218,6 +218,7 @@ def scan(
             raise ScanFailed(f"{stack}: cannot lint the policy documents: {exc}", "the gate fails closed") from exc
         lint += [f"{stack}: {f.policy}: {f.issue} ({f.severity}) {f.detail}" for f in lint_policies(documents)]
     access_findings = access() if access is not None else []
+    merge_sarif(reports_dir / "results_sarif.sarif", reports_dir / "access-calls.sarif")
     after = {stack: directory_fingerprint(stacks_dir / stack) for stack in stacks}
     if changed := sorted(s for s in stacks if before[s] != after[s]):
         raise ScanFailed(
@@ -237,6 +238,11 @@ def scan(
             "json": reports_dir / "results_json.json",
             "sarif": reports_dir / "results_sarif.sarif",
             "junit": reports_dir / "results_junitxml.xml",
+            **(
+                {"access": reports_dir / "access-calls.md", "graph": reports_dir / "access-graph.svg"}
+                if access is not None
+                else {}
+            ),
         },
         passed_by_stack=passed_by_stack,
     )
@@ -244,6 +250,16 @@ def scan(
     summary.write_text(report.render() + "\n")
     report.reports["summary"] = summary
     return report
+
+
+def merge_sarif(checkov_sarif: Path, access_sarif: Path) -> None:
+    """Put the access proof's run next to checkov's, so code scanning shows every finding of the gate."""
+    if not (checkov_sarif.is_file() and access_sarif.is_file()):
+        return
+    combined = json.loads(checkov_sarif.read_text())
+    runs = [r for r in combined.get("runs", []) if r.get("tool", {}).get("driver", {}).get("name") != "mlpipe-access"]
+    combined["runs"] = [*runs, *json.loads(access_sarif.read_text()).get("runs", [])]
+    checkov_sarif.write_text(json.dumps(combined, indent=2) + "\n")
 
 
 def audit(log: Path, event: str, **fields: Any) -> None:

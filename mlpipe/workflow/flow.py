@@ -51,6 +51,7 @@ from mlpipe.engine.terraform import (
     summarize_plan,
     write_cli_config,
 )
+from mlpipe.gate.access.gate import load_manifests, run_access_gate
 from mlpipe.gate.fingerprint import directory_fingerprint
 from mlpipe.gate.scan import ScanReport, audit, enforce, scan
 from mlpipe.synth.runner import SynthResult, file_sha256, read_synth_record, synthesize
@@ -186,7 +187,11 @@ class Workflow:
         self.stage(synth)
         with self.step("scan"):
             report = scan(
-                self.files.staged_stacks, list(self.config.stacks), self.files.reports_dir, self.config.region
+                self.files.staged_stacks,
+                list(self.config.stacks),
+                self.files.reports_dir,
+                self.config.region,
+                access=self._access_proof,
             )
         self.echo(report.render())
         previous = self._previous_orphan_fingerprints()
@@ -197,6 +202,24 @@ class Workflow:
             record["fingerprints"] = {**previous, **record["fingerprints"]}
             self.files.gate_record.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         return report
+
+    def _access_proof(self) -> list[str]:
+        """Every runtime call decided from the staged documents (the gate's strongest check)."""
+        report = run_access_gate(
+            self.config,
+            load_manifests(self.files.staged_stacks, self.config.stacks),
+            self.files.reports_dir,
+            self.files.staged_stacks,
+        )
+        self.echo(report.render().splitlines()[0])
+        return list(report.findings)
+
+    def graph(self) -> Path:
+        """synth -> stage -> the access analysis alone: the graph (SVG) and the call table."""
+        self.stage(self.synth())
+        self.files.reports_dir.mkdir(parents=True, exist_ok=True)
+        self._access_proof()
+        return self.files.reports_dir / "access-graph.svg"
 
     def _previous_orphan_fingerprints(self) -> dict[str, str]:
         try:
