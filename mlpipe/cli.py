@@ -88,15 +88,9 @@ def run(argv: list[str] | None = None) -> int:
     workspace = Workspace(args.project_dir.resolve())
     if args.command == "emulator":
         return _emulator(args.action, workspace)
-    if args.command in LOCKED_COMMANDS:
-        with WorkspaceLock(workspace.lock_file, args.command, warn=_warn):
-            return _run_workflow(args, workspace)
-    return _run_workflow(args, workspace)
-
-
-def _run_workflow(args: argparse.Namespace, workspace: Workspace) -> int:
     from mlpipe.workflow.flow import Workflow  # heavy imports only when needed
 
+    # The configuration is validated before anything is written (not even the lock file).
     flow = Workflow(
         args.config,
         workspace,
@@ -105,6 +99,13 @@ def _run_workflow(args: argparse.Namespace, workspace: Workspace) -> int:
         jobs=getattr(args, "jobs", 2),
         pipelines=getattr(args, "pipeline", []),
     )
+    if args.command in LOCKED_COMMANDS:
+        with WorkspaceLock(workspace.lock_file, args.command, warn=_warn):
+            return _run_workflow(args, flow)
+    return _run_workflow(args, flow)
+
+
+def _run_workflow(args: argparse.Namespace, flow: Any) -> int:
     if args.command == "synth":
         flow.synth()
     elif args.command == "scan":

@@ -51,7 +51,7 @@ STATEMENT = re.compile(r"^  statement \{\n(.*?)^  \}$", re.MULTILINE | re.DOTALL
 
 
 def tidy_policy_documents(formatted: str) -> str:
-    """In ``aws_iam_policy_document`` blocks: ``sid`` first in each statement, one-item lists on one line.
+    """``sid`` first in each policy statement; one-item lists on one line (everywhere).
 
     Runs on formatted text (blocks are indented); ``terraform fmt`` realigns afterwards.
     """
@@ -66,7 +66,7 @@ def tidy_policy_documents(formatted: str) -> str:
         block = SINGLE_ITEM_LIST.sub(r"\1[\2]", match.group(0))
         return STATEMENT.sub(statement, block)
 
-    return POLICY_DOCUMENT.sub(document, formatted)
+    return SINGLE_ITEM_LIST.sub(r"\1[\2]", POLICY_DOCUMENT.sub(document, formatted))
 
 
 def space_blocks(formatted: str) -> str:

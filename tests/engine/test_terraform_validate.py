@@ -12,11 +12,17 @@ from mlpipe.synth.runner import SynthResult
 
 
 @pytest.mark.parametrize("which", ["local_synth", "example_synth"])
-def test_init_and_validate_without_warnings(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", ["foundation", "churn"])
+def test_init_and_validate_without_warnings(
+    which: str, stack: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     synth: SynthResult = request.getfixturevalue(which)
     cli_config = write_cli_config(tmp_path / "terraform.rc", default_mirror())
     tf = Terraform(
-        synth.stack_dir, find_engine(os.environ), cli_config, env_extra={"TF_DATA_DIR": str(tmp_path / "data")}
+        synth.stack_dir(stack),
+        find_engine(os.environ),
+        cli_config,
+        env_extra={"TF_DATA_DIR": str(tmp_path / "data")},
     )
     # -backend=false: the example's S3 backend lives in a real account; validation needs no state.
     init = tf.run(["init", "-input=false", "-no-color", "-backend=false"])

@@ -24,16 +24,23 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from cdktf_cdktf_provider_aws.sfn_state_machine import SfnStateMachine
 
-from main import PipelineStack
+from main import FoundationStack, PipelineStack
 from mlpipe.core.config import load_config
 from tests.conftest import LOCAL_CONFIG
 
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One pipeline stack, synthesized in process with CDKTF's Testing API (JSON form)."""
     app = CdktfTesting.app()
-    stack = PipelineStack(app, "pipeline", load_config(LOCAL_CONFIG), tmp_path_factory.mktemp("build"))
+    stack = PipelineStack(app, load_config(LOCAL_CONFIG), "churn", tmp_path_factory.mktemp("build"))
     return CdktfTesting.synth(stack)
+
+
+@pytest.fixture(scope="module")
+def foundation() -> str:
+    app = CdktfTesting.app()
+    return CdktfTesting.synth(FoundationStack(app, load_config(LOCAL_CONFIG)))
 
 
 def _resources(synthesized: str, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -44,14 +51,25 @@ def test_keys_rotate_and_have_a_policy(synthesized: str) -> None:
     rotation = {"enable_key_rotation": True}
     assert CdktfTesting.to_have_resource_with_properties(synthesized, KmsKey.TF_RESOURCE_TYPE, rotation)
     keys = _resources(synthesized, KmsKey.TF_RESOURCE_TYPE)
-    assert len(keys) == 3  # shared data key + a logs key in training and in production
+    assert sorted(keys) == ["production_deployer", "shared_artifacts"]  # the pipeline's data key + deployer key
     assert all(k["enable_key_rotation"] is True and "policy" in k for k in keys.values())
-    assert {k["provider"] for k in keys.values()} == {"aws.shared", "aws.training", "aws.production"}
+    assert {k["provider"] for k in keys.values()} == {"aws.shared", "aws.production"}
+
+
+def test_foundation_holds_the_logs_keys_and_the_access_log_bucket(foundation: str) -> None:
+    keys = _resources(foundation, KmsKey.TF_RESOURCE_TYPE)
+    assert sorted(keys) == ["production_logs", "training_logs"]
+    assert {k["provider"] for k in keys.values()} == {"aws.training", "aws.production"}
+    assert sorted(json.loads(foundation)["output"]) == [
+        "access_log_bucket",
+        "production_logs_key_arn",
+        "training_logs_key_arn",
+    ]
 
 
 def test_buckets_are_private_versioned_and_kms_encrypted(synthesized: str) -> None:
     blocks = _resources(synthesized, S3BucketPublicAccessBlock.TF_RESOURCE_TYPE)
-    assert len(blocks) == 2
+    assert len(blocks) == 1
     for block in blocks.values():
         flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
         assert all(block[f] is True for f in flags)
@@ -78,7 +96,12 @@ def test_no_managed_policy_is_attached(synthesized: str) -> None:
 def test_log_groups_are_encrypted_and_kept_a_year(synthesized: str) -> None:
     groups = _resources(synthesized, CloudwatchLogGroup.TF_RESOURCE_TYPE)
     assert len(groups) == 2
-    assert all(g["retention_in_days"] == 365 and g["kms_key_id"].startswith("${aws_kms_key.") for g in groups.values())
+    # encrypted with the foundation's logs key of their account, read from its state
+    assert {g["kms_key_id"] for g in groups.values()} == {
+        "${data.terraform_remote_state.foundation.outputs.training_logs_key_arn}",
+        "${data.terraform_remote_state.foundation.outputs.production_logs_key_arn}",
+    }
+    assert all(g["retention_in_days"] == 365 for g in groups.values())
 
 
 def test_state_machine_and_lambda_are_traced(synthesized: str) -> None:
