@@ -91,10 +91,11 @@ def run(argv: list[str] | None = None) -> int:
     from mlpipe.workflow.flow import Workflow  # heavy imports only when needed
 
     # The configuration is validated before anything is written (not even the lock file).
+    machine_readable = getattr(args, "json", False)  # stdout carries only the JSON document then
     flow = Workflow(
         args.config,
         workspace,
-        echo=_echo,
+        echo=_warn if machine_readable else _echo,
         accept_failed_scan=args.i_accept_failed_scan,
         jobs=getattr(args, "jobs", 2),
         pipelines=getattr(args, "pipeline", []),

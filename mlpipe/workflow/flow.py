@@ -258,8 +258,12 @@ class Workflow:
     # -- targets and Terraform ---------------------------------------------------------------
 
     def emulator_url(self) -> str:
+        """The emulator this run uses: MLPIPE_EMULATOR_URL (one shared by tests or tools), else the daemon."""
         if self._emulator_url is None:
-            self._emulator_url = emulator.ensure_running(self.workspace.emulator_dir)
+            self._emulator_url = os.environ.get("MLPIPE_EMULATOR_URL") or emulator.ensure_running(
+                self.workspace.emulator_dir
+            )
+            Target("emulator", self._emulator_url)  # loopback only, or refuse here
             self.echo(f"emulator: local AWS emulator at {self._emulator_url} (3 simulated accounts)")
         return self._emulator_url
 
