@@ -1,69 +1,214 @@
-"""Print wall times of synth, scan, init, plan and apply for 1 and N pipelines on the local emulator.
+"""Print how the tool's costs grow with the number of pipelines, and what the wrapper costs over Terraform.
 
-Each pipeline is its own configuration (distinct name prefix, distinct accounts) in its own
-workspace, all against one emulator: this measures how the tool's cost grows with the number of
-pipelines a platform team manages. Figures, not assertions: run `make bench` and read them.
+Figures, not assertions (`make bench`; the README quotes them):
+
+1. synth of 1, 10 and 50 pipelines in one process;
+2. plan and apply of one pipeline's stack while 1 or 10 pipelines exist on the emulator;
+3. planning 10 pipeline stacks with --jobs 1 and with the default, with the peak memory of all
+   processes (each Terraform provider process holds several hundred MB);
+4. `mlpipe plan --pipeline X` against a bare `terraform plan` of the same staged stack, with the same
+   data dir and variables, when nothing changed and after a configuration change.
+
+Everything runs against one local emulator in a scratch directory; nothing touches real AWS.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mlpipe.emulator.process import Emulator  # noqa: E402
-from mlpipe.workflow.flow import Workflow  # noqa: E402
+from mlpipe.engine.terraform import find_engine, format_directory, plan_args  # noqa: E402
+from mlpipe.synth.runner import synthesize  # noqa: E402
+from mlpipe.workflow.flow import DEFAULT_JOBS, Workflow  # noqa: E402
 from mlpipe.workflow.workspace import Workspace  # noqa: E402
 
-STEPS = ("synth", "scan", "init", "plan", "show", "apply", "seed")
+BASE = (ROOT / "config" / "local.toml").read_text()
+HEAD, _, _ = BASE.partition("[[pipelines]]")
 
 
-def pipeline_config(directory: Path, index: int) -> Path:
-    base = (ROOT / "config" / "local.toml").read_text()
-    text = base.replace('name_prefix = "mlpipe"', f'name_prefix = "bench{index:02d}"')
-    for old, account in (("111111111111", 1), ("222222222222", 2), ("333333333333", 3)):
-        text = text.replace(old, f"{index:02d}{account}".ljust(12, "0"))
-    path = directory / f"bench{index:02d}.toml"
-    path.write_text(text)
-    return path
+def config_text(pipelines: int, extra: str = "") -> str:
+    """The local config with `pipelines` pipelines named p01, p02, ..."""
+    return HEAD + "".join(f'[[pipelines]]\nname = "p{i:02d}"\n{extra}\n' for i in range(1, pipelines + 1))
 
 
-def run(count: int, url: str, scratch: Path, first: int) -> dict[str, list[float]]:
-    """Deploy `count` pipelines numbered from `first` (numbers never repeat on one emulator)."""
-    timings: dict[str, list[float]] = {step: [] for step in STEPS}
-    for index in range(first, first + count):
-        project = scratch / f"p{index}"
+def _rss_of_tree(root_pid: int) -> int:
+    """Resident memory (bytes) of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+            rss[int(entry.name)] = int(stat[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+@contextmanager
+def peak_memory() -> Iterator[Callable[[], int]]:
+    """Sample the memory of this process tree every 0.2 s; yield a function returning the peak."""
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_of_tree(os.getpid()))
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield lambda: peak[0]
+    finally:
+        stop.set()
+        thread.join()
+
+
+def timed(work: Callable[[], object]) -> float:
+    started = time.monotonic()
+    work()
+    return time.monotonic() - started
+
+
+def bench_synth(scratch: Path, counts: list[int]) -> None:
+    engine = find_engine(os.environ)
+    print("\n1. synth (one process, all stacks)")
+    base = None
+    for count in counts:
+        config = scratch / f"synth{count}.toml"
+        config.write_text(config_text(count))
+        seconds = timed(lambda: synthesize(config, scratch / f"synth{count}", lambda d: format_directory(engine, d)))
+        base = base or seconds
+        print(f"   {count:3d} pipelines: {seconds:6.1f} s  ({seconds / base:.2f}x one pipeline)")
+
+
+def workflow(project: Path, config: Path, url: str, **kwargs: object) -> Workflow:
+    return Workflow(config, Workspace(project), echo=lambda _line: None, emulator_url=url, **kwargs)  # type: ignore[arg-type]
+
+
+def deploy(project: Path, config: Path, url: str) -> None:
+    """Plan and apply until every stack is applied (the foundation first)."""
+    for _round in range(2):
+        flow = workflow(project, config, url)
+        result = flow.plan()
+        if any(p.changes_present for p in result.stacks.values()):
+            flow.apply()
+        if not result.blocked:
+            return
+
+
+def bench_neighbours(scratch: Path, url: str) -> None:
+    print("\n2. one pipeline's stack (p01) while 1 or 10 pipelines exist")
+    for count in (1, 10):
+        project = scratch / f"platform{count}"
         project.mkdir()
-        flow = Workflow(pipeline_config(project, index), Workspace(project), echo=lambda _l: None, emulator_url=url)
+        config = project / "platform.toml"
+        config.write_text(config_text(count).replace('name_prefix = "mlpipe"', f'name_prefix = "bench{count}"'))
+        deploy(project, config, url)
+        plan = statistics.median(
+            timed(lambda: workflow(project, config, url, pipelines=["p01"]).plan()) for _ in range(3)
+        )
+        # a one-tag change to p01 only, planned and applied
+        config.write_text(config.read_text().replace('name = "p01"\n', 'name = "p01"\nbranch = "bench"\n', 1))
+        flow = workflow(project, config, url, pipelines=["p01"])
         flow.plan()
-        flow.apply()
-        for step in STEPS:
-            timings[step].append(flow.timings.get(step, 0.0))
-    return timings
+        apply = timed(flow.apply)
+        print(f"   {count:3d} pipelines: plan p01 {plan:6.1f} s (median of 3), apply a change to p01 {apply:6.1f} s")
+
+
+def bench_jobs(scratch: Path, url: str) -> None:
+    print("\n3. planning 10 pipeline stacks (nothing to change)")
+    project = scratch / "platform10"
+    config = project / "platform.toml"
+    results = {}
+    for jobs in (1, DEFAULT_JOBS, 4):
+        with peak_memory() as peak:
+            seconds = timed(lambda jobs=jobs: workflow(project, config, url, jobs=jobs).plan())
+        results[jobs] = seconds
+        print(f"   --jobs {jobs}: {seconds:6.1f} s wall, peak memory {peak() / 2**30:5.2f} GiB")
+    print(f"   ratio --jobs 1 / --jobs {DEFAULT_JOBS}: {results[1] / results[DEFAULT_JOBS]:.2f}")
+
+
+def bare_terraform_plan(flow: Workflow, stack: str) -> float:
+    """`terraform plan` of the same staged stack, same data dir, CLI config and variables."""
+    tf = flow.terraform(stack, quiet=True)
+    args = plan_args(str(Path(tempfile.mkdtemp()) / "bare.tfplan"), flow.variables(stack))
+    started = time.monotonic()
+    proc = subprocess.run([*tf.engine.argv_prefix, *args], cwd=tf.workdir, env=tf.env, capture_output=True, check=False)
+    seconds = time.monotonic() - started
+    assert proc.returncode in (0, 2), proc.stderr[-2000:]
+    return seconds
+
+
+def mlpipe_plan(project: Path, config: Path, url: str, stack: str) -> float:
+    env = {**os.environ, "MLPIPE_EMULATOR_URL": url}
+    argv = [sys.executable, "-m", "mlpipe", "--config", str(config), "--project-dir", str(project), "plan"]
+    started = time.monotonic()
+    proc = subprocess.run([*argv, "--pipeline", stack], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return time.monotonic() - started
+
+
+def bench_overhead(scratch: Path, url: str) -> None:
+    print("\n4. mlpipe plan --pipeline p01 against a bare terraform plan of the same stack (median of 3, paired)")
+    project = scratch / "platform1"
+    config = project / "platform.toml"
+    flow = workflow(project, config, url)
+    for case in ("unchanged", "changed config"):
+        if case == "changed config":
+            config.write_text(config.read_text().replace('branch = "bench"', 'branch = "bench2"'))
+            rounds = []
+            for _ in range(3):  # each round changes the config again, so synth and scan really run
+                text = config.read_text()
+                config.write_text(re.sub(r'branch = "bench\d*"', f'branch = "bench{len(rounds) + 3}"', text))
+                rounds.append((mlpipe_plan(project, config, url, "p01"), bare_terraform_plan(flow, "p01")))
+        else:
+            mlpipe_plan(project, config, url, "p01")  # warm: synth and scan once
+            rounds = [(mlpipe_plan(project, config, url, "p01"), bare_terraform_plan(flow, "p01")) for _ in range(3)]
+        ours = statistics.median(r[0] for r in rounds)
+        bare = statistics.median(r[1] for r in rounds)
+        print(f"   {case:15s}: mlpipe plan {ours:6.1f} s, terraform plan {bare:6.1f} s, ratio {ours / bare:.2f}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 10])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--synth-counts", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--only", choices=["synth", "neighbours", "jobs", "overhead"], nargs="*")
     args = parser.parse_args()
-    with Emulator() as emu, tempfile.TemporaryDirectory() as tmp:
-        first = 1
-        for count in args.counts:
-            started = time.monotonic()
-            timings = run(count, emu.url, Path(tmp), first)
-            first += count
-            total = time.monotonic() - started
-            print(f"\n{count} pipeline(s): {total:.1f} s wall in all")
-            print(f"  {'step':<6} {'total s':>9} {'mean s':>8} {'max s':>7}")
-            for step in STEPS:
-                values = timings[step]
-                print(f"  {step:<6} {sum(values):9.1f} {statistics.mean(values):8.1f} {max(values):7.1f}")
+    chosen = set(args.only or ["synth", "neighbours", "jobs", "overhead"])
+    with tempfile.TemporaryDirectory(prefix="mlpipe-bench-") as tmp, Emulator() as emu:
+        scratch = Path(tmp)
+        print(f"machine: {os.cpu_count()} cores; emulator at {emu.url}")
+        if "synth" in chosen:
+            bench_synth(scratch, args.synth_counts)
+        if chosen & {"neighbours", "jobs", "overhead"}:
+            bench_neighbours(scratch, emu.url)
+        if "jobs" in chosen:
+            bench_jobs(scratch, emu.url)
+        if "overhead" in chosen:
+            bench_overhead(scratch, emu.url)
 
 
 if __name__ == "__main__":

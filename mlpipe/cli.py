@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file (default: %(default)s)")
     parser.add_argument("--project-dir", type=Path, default=Path("."), help="where cdktf.out/ and .mlpipe/ live")
+    parser.add_argument("--force", action="store_true", help="synthesize and scan even when the inputs did not change")
     parser.add_argument(
         "--i-accept-failed-scan",
         action="store_true",
@@ -99,6 +100,7 @@ def run(argv: list[str] | None = None) -> int:
         accept_failed_scan=args.i_accept_failed_scan,
         jobs=getattr(args, "jobs", 2),
         pipelines=getattr(args, "pipeline", []),
+        force=args.force,
     )
     if args.command in LOCKED_COMMANDS:
         with WorkspaceLock(workspace.lock_file, args.command, warn=_warn):

@@ -34,6 +34,7 @@ class StackRecord:
     # (document name, document with tokens, the jsonencode token the resource attribute holds)
     policies: list[tuple[str, Any, str]] = field(default_factory=list)
     literals: dict[str, Any] = field(default_factory=dict)  # local name -> value from the config file
+    skips: list[tuple[TerraformResource, str, str]] = field(default_factory=list)  # (resource, check, reason)
 
 
 class ReadableStack(TerraformStack):
@@ -45,22 +46,25 @@ class ReadableStack(TerraformStack):
         self._addresses: dict[str, str] = {}  # "type.name" -> construct path
 
     def _allocate_logical_id(self, tf_element: TerraformElement | Node) -> str:
+        # Called back by jsii for every element: few calls into the Node runtime (each costs ~1 ms).
         node = tf_element if isinstance(tf_element, Node) else tf_element.node
         element = tf_element if isinstance(tf_element, TerraformElement) else None
         kind = type(element).__name__ if element is not None else "node"
-        if isinstance(element, TerraformResource):
-            kind = element.terraform_resource_type
-        elif isinstance(element, TerraformDataSource):
-            kind = f"data.{element.terraform_resource_type}"
-        parts = [scope.node.id for scope in node.scopes[node.scopes.index(self) + 1 :]]
+        resource_type = getattr(type(element), "TF_RESOURCE_TYPE", None)  # a class attribute of the bindings
+        if isinstance(element, TerraformResource) and isinstance(resource_type, str):
+            kind = resource_type
+        elif isinstance(element, TerraformDataSource) and isinstance(resource_type, str):
+            kind = f"data.{resource_type}"
+        path = node.path
+        parts = path.split("/")[1:]  # below the stack
         redundant = kind.removeprefix("data.").removeprefix("aws_")
         if len(parts) > 1 and parts[-1] == redundant:
             parts = parts[:-1]
         name = "_".join(parts).replace("-", "_")
         address = f"{kind}.{name}"
-        owner = self._addresses.setdefault(address, node.path)
-        if owner != node.path:
-            raise ValueError(f"two elements would get the address {address}: {owner} and {node.path}")
+        owner = self._addresses.setdefault(address, path)
+        if owner != path:
+            raise ValueError(f"two elements would get the address {address}: {owner} and {path}")
         return name
 
     @staticmethod
@@ -97,4 +101,4 @@ def skip_check(resource: TerraformResource, check_id: str, reason: str) -> None:
     """
     if not reason.strip():
         raise ValueError(f"checkov skip {check_id} on {resource.node.path} needs a written reason")
-    resource.node.add_metadata(CHECKOV_SKIP_METADATA, {"check": check_id, "reason": reason})
+    ReadableStack.of(resource).record.skips.append((resource, check_id, reason))

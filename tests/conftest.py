@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from collections.abc import Callable
@@ -15,7 +16,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 from mlpipe.engine.terraform import find_engine, format_directory  # noqa: E402
-from mlpipe.synth.runner import SynthResult, synthesize  # noqa: E402
+from mlpipe.synth.runner import SynthResult, file_sha256, read_synth_record, synthesize  # noqa: E402
 
 LOCAL_CONFIG = ROOT / "config" / "local.toml"
 EXAMPLE_CONFIG = ROOT / "config" / "example.toml"
@@ -31,14 +32,29 @@ def synth(config: Path, outdir: Path) -> SynthResult:
     return synthesize(config, outdir, formatter())
 
 
+def shared_synth(config: Path, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    """One synth per configuration for the whole run, shared by the xdist workers through a file lock."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the directory all workers of this run share
+    outdir = root / f"shared-{config.stem}" / "cdktf.out"
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    with (outdir.parent / "lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        record = read_synth_record(outdir)
+        if record is not None and record.get("config_sha256") == file_sha256(config):
+            return SynthResult(outdir.resolve(), record["config_sha256"], tuple(record["stacks"]), 0.0)
+        return synth(config, outdir)
+
+
 @pytest.fixture(scope="session")
 def local_synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return synth(LOCAL_CONFIG, tmp_path_factory.mktemp("local") / "cdktf.out")
+    return shared_synth(LOCAL_CONFIG, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def example_synth(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return synth(EXAMPLE_CONFIG, tmp_path_factory.mktemp("example") / "cdktf.out")
+    return shared_synth(EXAMPLE_CONFIG, tmp_path_factory)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -283,7 +283,14 @@ OVERRIDE_BANNER = (
 )
 
 
-def enforce(report: ScanReport, accept_failed_scan: bool, log: Path, config_path: Path, record_path: Path) -> None:
+def enforce(
+    report: ScanReport,
+    accept_failed_scan: bool,
+    log: Path,
+    config_path: Path,
+    record_path: Path,
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Record what was scanned, then stop everything unless the scan is clean or loudly overridden."""
     overridden = not report.ok and accept_failed_scan
     record = {
@@ -293,6 +300,7 @@ def enforce(report: ScanReport, accept_failed_scan: bool, log: Path, config_path
         "fingerprints": report.fingerprints,
         "config": str(config_path.resolve()),
         "time": time.time(),
+        **(extra or {}),
     }
     record_path.parent.mkdir(parents=True, exist_ok=True)
     if report.ok or overridden:

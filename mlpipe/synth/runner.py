@@ -76,11 +76,24 @@ def read_synth_record(outdir: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def output_fingerprint(outdir: Path, stacks: list[str] | tuple[str, ...]) -> str:
+    """The synthesized stacks' bytes, so a cached output is only reused while nobody changed it."""
+    digest = hashlib.sha256()
+    for stack in stacks:
+        directory = outdir / "stacks" / stack
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            name = path.relative_to(outdir).as_posix().encode()
+            data = path.read_bytes()
+            digest.update(len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
 def synthesize(
     config_path: Path,
     outdir: Path,
     formatter: Formatter,
     env: Mapping[str, str] | None = None,
+    inputs_sha256: str = "",
 ) -> SynthResult:
     """Synthesize ``config_path`` into ``outdir`` (replaced only on success)."""
     config: ProjectConfig = load_config(config_path)  # fail fast, before any file is touched
@@ -114,7 +127,13 @@ def synthesize(
             hcl = out / "stacks" / stack / "cdk.tf"
             hcl.write_text(space_blocks(hcl.read_text()), encoding="utf-8")
         sha = file_sha256(Path(config_path))
-        record = {"config": str(Path(config_path).resolve()), "config_sha256": sha, "stacks": list(config.stacks)}
+        record = {
+            "config": str(Path(config_path).resolve()),
+            "config_sha256": sha,
+            "stacks": list(config.stacks),
+            "inputs_sha256": inputs_sha256,
+            "output_sha256": output_fingerprint(out, config.stacks),
+        }
         (out / SYNTH_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         backup = outdir.parent / f"{STAGING_PREFIX}{os.getpid()}-old"
         if outdir.exists():

@@ -54,7 +54,8 @@ from mlpipe.engine.terraform import (
 from mlpipe.gate.access.gate import load_manifests, run_access_gate
 from mlpipe.gate.fingerprint import directory_fingerprint
 from mlpipe.gate.scan import ScanReport, audit, enforce, scan
-from mlpipe.synth.runner import SynthResult, file_sha256, read_synth_record, synthesize
+from mlpipe.synth.runner import SynthResult, file_sha256, output_fingerprint, read_synth_record, synthesize
+from mlpipe.workflow.cache import gate_inputs, synth_inputs
 from mlpipe.workflow.clients import Target, check_credentials
 from mlpipe.workflow.seed import seed_repository
 from mlpipe.workflow.workspace import ConfigWorkspace, Workspace
@@ -104,6 +105,7 @@ class Workflow:
         mirror: Path | None = None,
         jobs: int = DEFAULT_JOBS,
         pipelines: Iterable[str] = (),
+        force: bool = False,
     ) -> None:
         self.config_path = Path(config_path)
         self.config: ProjectConfig = load_config(self.config_path)
@@ -115,6 +117,7 @@ class Workflow:
         self.accept_failed_scan = accept_failed_scan
         self.mirror = mirror if mirror is not None else default_mirror()
         self.jobs = max(1, jobs)
+        self.force = force
         self.only = list(dict.fromkeys(pipelines))
         for name in self.only:
             if name != FOUNDATION_STACK:
@@ -153,8 +156,23 @@ class Workflow:
         return self._engine
 
     def synth(self) -> SynthResult:
+        """Synthesize, unless the output on disk came from exactly these inputs and is unchanged."""
+        inputs = synth_inputs(self.config_path, self.engine.version)
+        outdir = self.workspace.outdir
+        record = read_synth_record(outdir)
+        if (
+            not self.force
+            and record is not None
+            and record.get("inputs_sha256") == inputs
+            and record.get("config") == str(self.config_path.resolve())
+            and output_fingerprint(outdir, record.get("stacks", [])) == record.get("output_sha256")
+        ):
+            self.echo("synth: up to date (inputs unchanged; --force to synthesize anyway)")
+            return SynthResult(outdir.resolve(), record["config_sha256"], tuple(record["stacks"]), 0.0)
         with self.step("synth"):
-            result = synthesize(self.config_path, self.workspace.outdir, lambda d: format_directory(self.engine, d))
+            result = synthesize(
+                self.config_path, outdir, lambda d: format_directory(self.engine, d), inputs_sha256=inputs
+            )
         self.echo(f"synth: {len(result.stacks)} stacks in {result.outdir}/stacks: {', '.join(result.stacks)}")
         return result
 
@@ -181,10 +199,17 @@ class Workflow:
             else:
                 staged_imports.unlink(missing_ok=True)
 
-    def scan(self) -> ScanReport:
-        """synth -> stage -> gate over every stack of the configuration (the gate always sees them all)."""
+    def scan(self) -> ScanReport | None:
+        """synth -> stage -> gate over every stack of the configuration (the gate always sees them all).
+
+        The gate is skipped (None) when the staged bytes, the checks and the scanners are exactly
+        those of the last scan and that scan passed without an override.
+        """
         synth = self.synth()
         self.stage(synth)
+        if not self.force and self._gate_up_to_date():
+            self.echo("scan: up to date (scanned bytes, checks and scanners unchanged; last result passed)")
+            return None
         with self.step("scan"):
             report = scan(
                 self.files.staged_stacks,
@@ -195,13 +220,30 @@ class Workflow:
             )
         self.echo(report.render())
         previous = self._previous_orphan_fingerprints()
-        enforce(report, self.accept_failed_scan, self.workspace.audit_log, self.config_path, self.files.gate_record)
+        enforce(
+            report,
+            self.accept_failed_scan,
+            self.workspace.audit_log,
+            self.config_path,
+            self.files.gate_record,
+            extra={"gate_inputs": gate_inputs(), "passed": report.passed},
+        )
         if previous and self.files.gate_record.is_file():
             # Orphaned stacks keep their last scanned configuration, so `destroy --pipeline` can use it.
             record = json.loads(self.files.gate_record.read_text())
             record["fingerprints"] = {**previous, **record["fingerprints"]}
             self.files.gate_record.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         return report
+
+    def _gate_up_to_date(self) -> bool:
+        try:
+            record = json.loads(self.files.gate_record.read_text())
+        except (OSError, ValueError):
+            return False
+        if not record.get("ok") or record.get("overridden") or record.get("gate_inputs") != gate_inputs():
+            return False
+        recorded = record.get("fingerprints", {})
+        return all(recorded.get(s) == directory_fingerprint(self.files.stack_dir(s)) for s in self.config.stacks)
 
     def _access_proof(self) -> list[str]:
         """Every runtime call decided from the staged documents (the gate's strongest check)."""
