@@ -674,7 +674,7 @@ def parse_config(data: dict[str, Any], source: Path) -> ProjectConfig:
     shared_id = accounts["shared"].account_id if "shared" in accounts else ""
     foundation = FoundationNames.derive(prefix, shared_id or "000000000000", region or "us-east-1")
     if prefix and not r.errors:
-        _check_derived_names(r, foundation, specs)
+        _check_derived_names(r, prefix, foundation, specs)
 
     if r.errors:
         problems = list(dict.fromkeys(r.errors))  # a bad default is reported once, not once per pipeline
@@ -697,20 +697,25 @@ def parse_config(data: dict[str, Any], source: Path) -> ProjectConfig:
     )
 
 
-def _check_derived_names(r: _Reader, foundation: FoundationNames, specs: list[PipelineSpec]) -> None:
+def _check_derived_names(r: _Reader, prefix: str, foundation: FoundationNames, specs: list[PipelineSpec]) -> None:
     """Every derived name fits its service's limit and no two resources would get the same name."""
     owners: dict[tuple[str, str], str] = {}  # (kind of name, name) -> who derived it
-    for label, names in [("foundation", foundation), *((f"pipelines[{i}]", s.names) for i, s in enumerate(specs))]:
-        field_where = "project.name_prefix" if label == "foundation" else f"{label}.name"
+    sources = [("project.name_prefix", prefix, "foundation", foundation)]
+    sources += [(f"pipelines[{i}].name", s.name, f"pipelines[{i}]", s.names) for i, s in enumerate(specs)]
+    for field_where, field_value, label, names in sources:
         for attr, value in named_fields(names).items():
             limit = names.LIMITS[attr]
             if len(value) > limit.length:
                 r.fail(
                     field_where,
-                    value,
-                    f"derived {limit.what} ({attr}) is {len(value)} chars; AWS allows at most {limit.length}: "
-                    "shorten the pipeline name or the project name_prefix",
+                    field_value,
+                    f"the derived {limit.what} {value!r} ({attr}) is {len(value)} chars; AWS allows at most "
+                    f"{limit.length}: shorten the pipeline name or the project name_prefix",
                 )
             if (limit.what, value) in owners:
-                r.fail(field_where, value, f"derived {limit.what} collides with the one of {owners[limit.what, value]}")
+                r.fail(
+                    field_where,
+                    field_value,
+                    f"the derived {limit.what} {value!r} collides with {owners[limit.what, value]}",
+                )
             owners[limit.what, value] = f"{label} ({attr})"
