@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlpipe.core.errors import ScanFailed
+from mlpipe.core.errors import Interrupted, ScanFailed
 from mlpipe.core.processes import CHILDREN
 from mlpipe.gate.fingerprint import directory_fingerprint
 from mlpipe.gate.placeholders import with_placeholders
@@ -148,6 +148,8 @@ def run_checkov(stacks_dir: Path, reports_dir: Path, runner: Runner = _run) -> d
     results_file = reports_dir / "results_json.json"
     results_file.unlink(missing_ok=True)  # never read a previous run's results
     proc = runner(checkov_command(stacks_dir, reports_dir), {**os.environ, **CHECKOV_ENV})
+    if CHILDREN.interrupted.is_set():
+        raise Interrupted("scan interrupted: nothing was recorded", "run the command again")
     if proc.returncode not in (0, 1) or not results_file.is_file():
         raise ScanFailed(
             f"checkov could not scan {stacks_dir} (exit {proc.returncode}):\n{proc.stderr.strip()[-3000:]}",

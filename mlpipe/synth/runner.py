@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpipe.core.config import ProjectConfig, load_config
-from mlpipe.core.errors import SynthError
+from mlpipe.core.errors import Interrupted, SynthError
 from mlpipe.core.paths import PROJECT_ROOT
 from mlpipe.core.processes import CHILDREN
 from mlpipe.synth.layout import finalize_hcl, space_blocks, tidy_policy_documents
@@ -163,6 +163,8 @@ def _run_child(env: Mapping[str, str]) -> None:
         except BaseException:
             _stop(proc)
             raise
+    if CHILDREN.interrupted.is_set():
+        raise Interrupted("synth interrupted: the previous output is untouched", "run the command again")
     if proc.returncode != 0:
         raise SynthError(
             f"synth failed (exit {proc.returncode}):\n{_tail(stderr or stdout)}",
