@@ -77,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     selection(output, jobs=False)
     stacks = sub.add_parser("stacks", help="list the stacks (foundation first), the pipelines and any orphans")
     stacks.add_argument("--json", action="store_true", help="machine-readable (for CI job matrices)")
+    adopt = sub.add_parser("adopt", help="import objects that exist under the stacks' names (then review and apply)")
+    adopt.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="ADDRESS=KEY_ID",
+        help="which of several candidate KMS keys to adopt for a key address (repeatable)",
+    )
+    selection(adopt, jobs=False)
     sub.add_parser("demo", help="plan + apply + no-change check on the local emulator, then the outputs")
     sub.add_parser("bootstrap", help="create the S3 state bucket in the shared account (real AWS)")
     emu = sub.add_parser("emulator", help="the local emulator daemon")
@@ -126,6 +135,15 @@ def _run_workflow(args: argparse.Namespace, flow: Any) -> int:
         flow.destroy()
     elif args.command == "output":
         _print_outputs(flow.outputs(), as_json=args.json)
+    elif args.command == "adopt":
+        from mlpipe.workflow.adopt import parse_key_choice
+
+        try:
+            chosen = dict(parse_key_choice(choice) for choice in args.key)
+        except ValueError as exc:
+            raise UsageError(f"--key {exc}", "pass --key aws_kms_key.<name>=<key-id>") from exc
+        flow.adopt(chosen)
+        _echo("review the imports above, then `mlpipe apply` adopts them")
     elif args.command == "stacks":
         listing = {
             "stacks": list(flow.config.stacks),

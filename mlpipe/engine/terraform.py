@@ -670,10 +670,11 @@ class ChangeCounts:
     change: int = 0
     destroy: int = 0
     replace: int = 0
+    imports: int = 0  # adopted into the state (an import block), possibly also changed
 
     @property
     def total(self) -> int:
-        return self.add + self.change + self.destroy + self.replace
+        return self.add + self.change + self.destroy + self.replace + self.imports
 
 
 @dataclass
@@ -691,6 +692,7 @@ class PlanSummary:
             totals.change += counts.change
             totals.destroy += counts.destroy
             totals.replace += counts.replace
+            totals.imports += counts.imports
         return totals
 
     @property
@@ -701,14 +703,15 @@ class PlanSummary:
         """A short table, then every address that will be destroyed or replaced."""
         if not self.changes_present:
             return "No resource changes."
-        header = ("provider", "add", "change", "destroy", "replace")
-        rows = [
-            (alias, str(c.add), str(c.change), str(c.destroy), str(c.replace))
-            for alias, c in sorted(self.by_alias.items())
-            if c.total
-        ]
-        t = self.totals
-        rows.append(("total", str(t.add), str(t.change), str(t.destroy), str(t.replace)))
+        adopting = self.totals.imports > 0
+        header = ("provider", "add", "change", "destroy", "replace", *(("import",) if adopting else ()))
+
+        def row(name: str, c: ChangeCounts) -> tuple[str, ...]:
+            cells = (name, str(c.add), str(c.change), str(c.destroy), str(c.replace))
+            return (*cells, str(c.imports)) if adopting else cells
+
+        rows = [row(alias, c) for alias, c in sorted(self.by_alias.items()) if c.total]
+        rows.append(row("total", self.totals))
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         lines = [
             "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip()
@@ -771,13 +774,17 @@ def summarize_plan(show: Mapping[str, Any]) -> PlanSummary:
     summary = PlanSummary()
     for change in show.get("resource_changes", []):
         kind = _action_kind(change.get("change", {}).get("actions", []))
-        if kind is None:
+        importing = bool(change.get("change", {}).get("importing"))
+        if kind is None and not importing:
             continue
         path = tuple(_MODULE_STEP.findall(change.get("module_address", "")))
         key = (path, change.get("mode", "managed"), change.get("type", ""), change.get("name", ""))
         alias = _alias_for(keys[key], provider_config) if keys.get(key) else UNKNOWN_PROVIDER
         counts = summary.by_alias.setdefault(alias, ChangeCounts())
-        setattr(counts, kind, getattr(counts, kind) + 1)
+        if importing:
+            counts.imports += 1
+        if kind is not None:
+            setattr(counts, kind, getattr(counts, kind) + 1)
         if kind in ("destroy", "replace"):
             summary.destructive.append(f"{change.get('address', '?')} ({kind})")
     return summary

@@ -29,6 +29,7 @@ from typing import Any
 
 from mlpipe.core.config import ProjectConfig, load_config
 from mlpipe.core.errors import (
+    AlreadyExists,
     ConfigError,
     EmulatorError,
     Interrupted,
@@ -55,6 +56,7 @@ from mlpipe.gate.access.gate import load_manifests, run_access_gate
 from mlpipe.gate.fingerprint import directory_fingerprint
 from mlpipe.gate.scan import ScanReport, audit, enforce, scan
 from mlpipe.synth.runner import SynthResult, file_sha256, output_fingerprint, read_synth_record, synthesize
+from mlpipe.workflow.adopt import adoptable, describe, render_imports
 from mlpipe.workflow.cache import gate_inputs, synth_inputs
 from mlpipe.workflow.clients import Target, check_credentials
 from mlpipe.workflow.seed import seed_repository
@@ -77,6 +79,7 @@ class StackPlan:
     destroy: bool
     overridden: bool
     summary: str
+    creates: list[str] = field(default_factory=list)  # addresses this plan creates (checked before apply)
 
 
 @dataclass
@@ -395,8 +398,14 @@ class Workflow:
         outcome = tf.plan(str(plan_file.resolve()), variables, destroy=destroy)
         self._time(stack, "plan", started)
         started = time.monotonic()
-        summary: PlanSummary = summarize_plan(tf.show_json(str(plan_file.resolve())))
+        shown = tf.show_json(str(plan_file.resolve()))
+        summary: PlanSummary = summarize_plan(shown)
+        creates = [
+            c["address"] for c in shown.get("resource_changes", []) if c.get("change", {}).get("actions") == ["create"]
+        ]
         self._time(stack, "show", started)
+        if creates and not destroy:
+            self._refuse_existing(stack, creates, variables)
         plan = StackPlan(
             stack=stack,
             fingerprint=fingerprint,
@@ -406,6 +415,7 @@ class Workflow:
             destroy=destroy,
             overridden=bool(record.get("overridden")),
             summary=summary.render(),
+            creates=creates,
         )
         tmp = self.files.plan_record(stack).with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(plan), indent=2, sort_keys=True) + "\n")
@@ -464,9 +474,12 @@ class Workflow:
             tf = self.init(stack)
             plan_file = self.files.plan_file(stack)
             if plan.changes_present:
+                if plan.creates and not plan.destroy:
+                    self._refuse_existing(stack, plan.creates, plan.variables)  # made since the plan?
                 started = time.monotonic()
                 tf.apply(str(plan_file.resolve()))
                 self._time(stack, "apply", started)
+                (self.files.imports_dir / f"{stack}.tf").unlink(missing_ok=True)  # adopted now
             else:
                 self.echo(f"[{stack}] no changes planned: nothing to apply")
             plan_file.unlink(missing_ok=True)
@@ -512,6 +525,50 @@ class Workflow:
                 f"the plan was made against the emulator at {url}, which is not running",
                 "run `mlpipe plan` again (it starts the emulator)",
             )
+
+    # -- adoption -----------------------------------------------------------------------------------
+
+    def _refuse_existing(self, stack: str, creates: list[str], variables: dict[str, str]) -> None:
+        """Fail in seconds, naming them, when objects the plan would create already exist.
+
+        Otherwise the provider finds out during apply, and for some types retries for minutes
+        (a Lambda function: ResourceConflictException every 10 s for 5 minutes) before failing.
+        """
+        manifest = load_manifests(self.files.staged_stacks, [stack])[stack]
+        in_state = set(manifest["resources"]) - set(creates)
+        adoption = adoptable(self.config, stack, manifest, in_state, self.target(variables))
+        for candidate in adoption.candidates:
+            self.echo(
+                f"[{stack}] warning: {candidate.address} will create a new key, but key {candidate.key_id} "
+                f"({candidate.created}) in {candidate.account} looks like one an interrupted run left; "
+                "`mlpipe adopt` can import it instead"
+            )
+        if adoption.imports:
+            listing = "; ".join(f"{i.address} = {i.id} (account {i.account})" for i in adoption.imports)
+            raise AlreadyExists(
+                f"stack {stack}: {len(adoption.imports)} object(s) this plan would create already exist but are in "
+                f"no state: {listing}",
+                hint=f"they were left by an interrupted run or made by hand: `mlpipe adopt --pipeline {stack}` "
+                "writes import blocks and plans them through the gate (then `mlpipe apply`); or delete them",
+            )
+
+    def adopt(self, chosen_keys: dict[str, str] | None = None) -> PlanResult:
+        """Import what exists under the stacks' names into their states: import blocks, then a gated plan."""
+        self.check_target()
+        self.scan()
+        self._prepare_terraform()
+        self.files.imports_dir.mkdir(parents=True, exist_ok=True)
+        for stack in self.selected():
+            manifest = load_manifests(self.files.staged_stacks, [stack])[stack]
+            in_state = set(self.init(stack, quiet=True).state_list())
+            adoption = adoptable(self.config, stack, manifest, in_state, self.target(), chosen_keys)
+            self.echo(describe(adoption))
+            imports = self.files.imports_dir / f"{stack}.tf"
+            if adoption.imports:
+                imports.write_text(render_imports(adoption), encoding="utf-8")
+            else:
+                imports.unlink(missing_ok=True)
+        return self.plan()  # stages the import blocks, scans them, and plans the imports for review
 
     # -- destroy, outputs, orphans --------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from mlpipe.core.config import ProjectConfig, load_config
 from mlpipe.core.names import TRAINING_REQUEST_FILE
 from mlpipe.emulator.process import Emulator
 from mlpipe.workflow.clients import Target
+from mlpipe.workflow.flow import Workflow
+from mlpipe.workflow.workspace import Workspace
 from tests.conftest import LOCAL_CONFIG
 from tests.e2e.conftest import Cli, TrafficRecorder, make_cli
 
@@ -213,6 +215,34 @@ def test_the_platform_converges_to_no_changes(platform: Platform) -> None:
     assert result.returncode == 0, result.stdout[-3000:]
     for stack in ("foundation", "churn", "fraud"):
         assert f"plan {stack}:\n  No resource changes." in result.stdout
+
+
+def test_objects_outside_any_state_are_named_in_seconds_and_adopted(platform: Platform, emulator: Emulator) -> None:
+    """A killed apply (or a console click) leaves objects with our names that no state knows."""
+    flow = Workflow(
+        platform.cli.config, Workspace(platform.cli.project), echo=lambda _l: None, emulator_url=emulator.url
+    )
+    orphaned = ["aws_cloudwatch_log_group.production_deployer", "aws_iam_role.production_sagemaker"]
+    tf = flow.init("churn", quiet=True)
+    for address in orphaned:
+        assert tf.run(["state", "rm", address]).returncode == 0
+    started = time.monotonic()
+    refused = platform.cli.run("plan", "--pipeline", "churn")
+    assert refused.returncode == 14, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert (
+        "aws_iam_role.production_sagemaker = mlpipe-churn-production-sagemaker (account production)" in refused.stderr
+    )
+    assert "aws_cloudwatch_log_group.production_deployer = /aws/lambda/mlpipe-churn-deployer" in refused.stderr
+    assert "mlpipe adopt --pipeline churn" in refused.stderr
+    assert time.monotonic() - started < 180
+    adopted = platform.cli.run("adopt", "--pipeline", "churn")
+    assert adopted.returncode == 0, adopted.stdout[-3000:] + adopted.stderr[-3000:]
+    imports = re.search(r"plan churn:\n  provider .* import\n(?:.*\n)*?  total(?:\s+\d+){4}\s+(\d+)", adopted.stdout)
+    assert imports and imports.group(1) == "2", adopted.stdout[-3000:]
+    assert platform.cli.run("apply", "--pipeline", "churn").returncode == 0
+    converged = platform.cli.run("plan", "--pipeline", "churn", "--detailed-exitcode")
+    assert converged.returncode == 0, converged.stdout[-3000:]
+    assert set(orphaned) <= set(flow.init("churn", quiet=True).state_list())
 
 
 def test_adding_a_pipeline_plans_only_its_own_stack(platform: Platform) -> None:
