@@ -64,7 +64,17 @@ from mlpipe.workflow.workspace import ConfigWorkspace, Workspace
 
 DEFAULT_JOBS = 2  # each plan starts three provider processes of ~600 MB; 2 cores
 FOUNDATION_OUTPUTS = ("access_log_bucket", "training_logs_key_arn", "production_logs_key_arn")
-STAGED_KEEP = {".terraform.lock.hcl", "imports.tf"}  # survive re-staging; imports.tf is re-staged by adopt
+STAGED_KEEP = {".terraform.lock.hcl", "imports.tf"}
+# Resource types whose create fails (or, for a Lambda function, retries for minutes) when an object
+# with the name exists. The others are written with put/upsert calls (bucket settings and policies,
+# role policies, rules, targets, alarms, topics, objects): applying them over a leftover converges.
+CREATE_FAILS_IF_EXISTS = frozenset(
+    {
+        "aws_iam_role", "aws_s3_bucket", "aws_kms_alias", "aws_lambda_function", "aws_cloudwatch_log_group",
+        "aws_sfn_state_machine", "aws_codecommit_repository", "aws_codecommit_approval_rule_template",
+        "aws_codepipeline",
+    }
+)  # fmt: skip  # survive re-staging; imports.tf is re-staged by adopt
 
 
 @dataclass
@@ -543,10 +553,11 @@ class Workflow:
                 f"({candidate.created}) in {candidate.account} looks like one an interrupted run left; "
                 "`mlpipe adopt` can import it instead"
             )
-        if adoption.imports:
-            listing = "; ".join(f"{i.address} = {i.id} (account {i.account})" for i in adoption.imports)
+        blocking = [i for i in adoption.imports if i.address.split(".", 1)[0] in CREATE_FAILS_IF_EXISTS]
+        if blocking:
+            listing = "; ".join(f"{i.address} = {i.id} (account {i.account})" for i in blocking)
             raise AlreadyExists(
-                f"stack {stack}: {len(adoption.imports)} object(s) this plan would create already exist but are in "
+                f"stack {stack}: {len(blocking)} object(s) this plan would create already exist but are in "
                 f"no state: {listing}",
                 hint=f"they were left by an interrupted run or made by hand: `mlpipe adopt --pipeline {stack}` "
                 "writes import blocks and plans them through the gate (then `mlpipe apply`); or delete them",

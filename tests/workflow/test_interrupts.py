@@ -110,3 +110,29 @@ def test_an_interrupted_scan_records_nothing_and_stops_checkov(tmp_path: Path) -
     assert "scan interrupted: nothing was recorded" in output
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
     assert not Workspace(project).for_config(LOCAL_CONFIG).gate_record.exists()
+
+
+def test_a_second_interrupt_forces_the_stop() -> None:
+    """The first signal asks children to stop cleanly; one that ignores it is killed by the second."""
+    from mlpipe import cli
+    from mlpipe.core.errors import Interrupted
+    from mlpipe.core.processes import CHILDREN
+
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"],
+        start_new_session=True,
+    )
+    CHILDREN.reset()
+    try:
+        with CHILDREN.track(stubborn):
+            time.sleep(0.5)
+            cli._on_signal(signal.SIGINT, None)  # first: forwarded, we keep waiting
+            time.sleep(0.5)
+            assert stubborn.poll() is None, "a child that ignores SIGINT keeps running after the first"
+            with pytest.raises(Interrupted, match="forced"):
+                cli._on_signal(signal.SIGINT, None)
+            assert stubborn.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        CHILDREN.reset()
+        if stubborn.poll() is None:
+            stubborn.kill()
