@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
+import time
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,8 @@ class Stack:
     url: str
     env: dict[str, str]
     outputs: dict[str, Any]
+    apply_seconds: float = 0.0
+    create_seconds: dict[str, int] = field(default_factory=dict)
 
 
 def aws(service: str, account: str, url: str, extra_headers: dict[str, str] | None = None) -> Any:
@@ -119,12 +123,29 @@ def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Stack
 
     init = terraform(workdir, env, "init", "-no-color", "-input=false")
     assert init.returncode == 0, init.stdout + init.stderr
+    started = time.monotonic()
     apply = terraform(workdir, env, "apply", "-auto-approve", "-no-color", "-input=false", "-var", var)
+    apply_seconds = time.monotonic() - started
     assert apply.returncode == 0, apply.stdout[-4000:] + apply.stderr + _tail(emulator)
     out = terraform(workdir, env, "output", "-json")
     assert out.returncode == 0, out.stderr
     outputs = {name: item["value"] for name, item in json.loads(out.stdout).items()}
-    return Stack(workdir=workdir, url=emulator.url, env=env, outputs=outputs)
+    return Stack(
+        workdir=workdir,
+        url=emulator.url,
+        env=env,
+        outputs=outputs,
+        apply_seconds=apply_seconds,
+        create_seconds=creation_seconds(apply.stdout),
+    )
+
+
+_CREATION_COMPLETE = re.compile(r"^(\S+): Creation complete after (?:(\d+)m)?(\d+)s", re.MULTILINE)
+
+
+def creation_seconds(apply_stdout: str) -> dict[str, int]:
+    """Each resource's "Creation complete after 1m5s" from Terraform's apply output, in seconds."""
+    return {m[1]: int(m[2] or 0) * 60 + int(m[3]) for m in _CREATION_COMPLETE.finditer(apply_stdout)}
 
 
 def _tail(emulator: Emulator) -> str:
@@ -196,6 +217,32 @@ def test_shared_account_holds_artifacts_source_and_pipeline(stack: Stack) -> Non
     role = iam.get_role(RoleName=f"{PREFIX}-pipeline")["Role"]
     assert f"::{SHARED}:" in role["Arn"]
     assert iam.list_role_policies(RoleName=f"{PREFIX}-pipeline")["PolicyNames"] == ["pipeline"]
+
+
+def test_apply_timings_are_recorded(
+    stack: Stack, record_testsuite_property: Callable[[str, object], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Record how long each resource took to create (no timing assertions: the machine varies).
+
+    Why: the apply is dominated by the provider's fixed consistency waits (docs/emulator-notes.md,
+    "Provider waits": lifecycle 55 s, SQS 25 s, KMS 4 s per read-back, Lambda 5 s). A read-back
+    the emulator gets wrong turns one of them into a minutes-long timeout; these lines in the test
+    output (and the JUnit test-suite properties) show that at a glance.
+    """
+    slowest = sorted(stack.create_seconds.items(), key=lambda item: -item[1])
+    lines = [f"smoke apply: {stack.apply_seconds:.1f} s, {len(slowest)} resources created"]
+    lines += [f"  {seconds:>4} s  {address}" for address, seconds in slowest if seconds >= 2]
+    with capsys.disabled():  # straight to the terminal, also when the test passes
+        print("\n" + "\n".join(lines))
+    record_testsuite_property("smoke_apply_seconds", round(stack.apply_seconds, 1))
+    for address, seconds in slowest:
+        record_testsuite_property(f"smoke_create_seconds[{address}]", seconds)
+    assert "aws_s3_bucket_lifecycle_configuration.artifacts" in stack.create_seconds
+
+
+def test_creation_seconds_reads_minutes_and_seconds() -> None:
+    out = "a.b: Creation complete after 55s [id=x]\nc.d: Creation complete after 1m5s [id=y]\nc.d: Still creating..."
+    assert creation_seconds(out) == {"a.b": 55, "c.d": 65}
 
 
 def test_training_account_holds_state_machine(stack: Stack) -> None:

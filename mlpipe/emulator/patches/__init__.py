@@ -16,6 +16,8 @@ One module per patched service (details in docs/emulator-notes.md):
   diff); ``CreateFunction`` all-or-nothing (a create that fails leaves no function behind).
 * ``s3``: ``EventBridgeConfiguration`` returned, delete markers disposable (force_destroy), logging
   target policies with ``Principal: "*"``, no synchronous access-log delivery.
+* ``s3_lifecycle``: ``TransitionDefaultMinimumObjectSize`` stored and returned as sent (moto answered a
+  constant, so ``varies_by_storage_class`` never passed the provider's read-back wait).
 * ``s3_bucket_policy``: a bucket policy evaluator with real condition operators, fed with the
   request's context (SSE headers, transport) and the request's real IAM action
   (``PUT ?tagging`` is ``s3:PutObjectTagging``, not ``s3:PutObject``).
@@ -46,6 +48,7 @@ from mlpipe.emulator.patches.s3_bucket_policy import (
     evaluate_bucket_policy,
     patch_s3_bucket_policy_conditions,
 )
+from mlpipe.emulator.patches.s3_lifecycle import patch_s3_lifecycle_transition_default_minimum_object_size
 from mlpipe.emulator.patches.stepfunctions import patch_stepfunctions_list_versions, patch_stepfunctions_validate
 
 __all__ = [
@@ -78,6 +81,7 @@ def apply_patches() -> None:
         patch_s3_bucket_policy_conditions()
         patch_s3_eventbridge_notification()
         patch_s3_delete_marker_dispose()
+        patch_s3_lifecycle_transition_default_minimum_object_size()
         patch_lambda_dead_letter_config()
         patch_lambda_create_function_atomic()
         _APPLIED = True
