@@ -15,6 +15,7 @@ Each step is a method so the CLI, ``demo``, the tests and the benchmark drive th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -132,9 +133,6 @@ class Workflow:
         self.jobs = max(1, jobs)
         self.force = force
         self.only = list(dict.fromkeys(pipelines))
-        for name in self.only:
-            if name != FOUNDATION_STACK:
-                self.config.pipeline(name)  # unknown names fail here, naming the pipelines that exist
         self._engine: Engine | None = None
         self.timings: dict[str, float] = {}
         self.stack_timings: dict[str, dict[str, float]] = {}
@@ -155,6 +153,9 @@ class Workflow:
 
     def selected(self) -> list[str]:
         """The stacks this run works on, in dependency order (the foundation first)."""
+        for name in self.only:
+            if name != FOUNDATION_STACK:
+                self.config.pipeline(name)  # unknown names fail here, naming the pipelines that exist
         if not self.only:
             return list(self.config.stacks)
         return [s for s in self.config.stacks if s in self.only]
@@ -358,14 +359,38 @@ class Workflow:
         )
 
     def init(self, stack: str, quiet: bool = False) -> Terraform:
+        """``terraform init``, skipped when this data dir was initialised with exactly these inputs."""
         tf = self.terraform(stack, quiet)
         backend: dict[str, str] = {}
         if self.config.state.backend == "local":
             state = self.workspace.state_file(self.config.name_prefix, stack)
             state.parent.mkdir(parents=True, exist_ok=True)
             backend["path"] = str(state.resolve())
-        tf.init(backend_config=backend)
+        stamp_file = self.files.data_dir(stack) / "mlpipe-init.json"
+        stamp = self._init_stamp(stack, backend)
+        try:
+            done = json.loads(stamp_file.read_text()) == stamp
+        except (OSError, ValueError):
+            done = False
+        if not done or not (self.files.data_dir(stack) / "terraform.tfstate").is_file():
+            stamp_file.unlink(missing_ok=True)
+            tf.init(backend_config=backend)
+            stamp_file.write_text(json.dumps(self._init_stamp(stack, backend)))  # init may write the lock file
         return tf
+
+    def _init_stamp(self, stack: str, backend: dict[str, str]) -> dict[str, str]:
+        """What init depends on: the terraform block, the backend arguments, the CLI config, the lock file."""
+        directory = self.files.stack_dir(stack)
+        hcl = (directory / "cdk.tf").read_text() if (directory / "cdk.tf").is_file() else ""
+        head = hcl.split("\n}\n", 1)[0]  # the `terraform { ... }` block comes first
+        lock = directory / ".terraform.lock.hcl"
+        return {
+            "terraform_block": hashlib.sha256(head.encode()).hexdigest(),
+            "backend": json.dumps(backend, sort_keys=True),
+            "cli_config": hashlib.sha256(self.workspace.cli_config.read_bytes()).hexdigest(),
+            "lock": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "",
+            "engine": self.engine.description,
+        }
 
     def _prepare_terraform(self) -> None:
         write_cli_config(self.workspace.cli_config, self.mirror)
@@ -375,15 +400,16 @@ class Workflow:
 
     def plan(self, destroy: bool = False) -> PlanResult:
         """Credentials -> synth -> stage -> gate -> per stack: init -> plan -out -> show -> summary."""
+        stacks = self.selected()  # an unknown --pipeline fails before anything runs
         self.check_target()
         self.scan()
         record = self._gate_record()
         self._prepare_terraform()
         result = PlanResult(orphans=self.orphans())
-        stacks = self.selected()
         if destroy:
             stacks = list(reversed(stacks))  # pipelines before the foundation they read from
-        foundation_ready = destroy or FOUNDATION_STACK not in self.config.stacks or self._foundation_applied()
+        pipelines = [s for s in stacks if s != FOUNDATION_STACK]
+        foundation_ready = destroy or not pipelines or self._foundation_applied()
 
         def plan_stack(stack: str) -> None:
             if stack != FOUNDATION_STACK and not foundation_ready:
@@ -408,7 +434,8 @@ class Workflow:
         outcome = tf.plan(str(plan_file.resolve()), variables, destroy=destroy)
         self._time(stack, "plan", started)
         started = time.monotonic()
-        shown = tf.show_json(str(plan_file.resolve()))
+        # exit 0 of -detailed-exitcode: nothing to summarize, so spare `show` its provider schema load
+        shown = tf.show_json(str(plan_file.resolve())) if outcome.changes_present else {}
         summary: PlanSummary = summarize_plan(shown)
         creates = [
             c["address"] for c in shown.get("resource_changes", []) if c.get("change", {}).get("actions") == ["create"]
@@ -452,11 +479,22 @@ class Workflow:
             self.echo(f"plans saved in {self.files.root / 'plans'} (apply them with `mlpipe apply`; review: {summary})")
 
     def _foundation_applied(self) -> bool:
-        """The foundation's outputs exist in its state (pipelines read them while planning)."""
-        try:
-            outputs = self.init(FOUNDATION_STACK, quiet=True).output()
-        except TerraformError:
-            return False
+        """The foundation's outputs exist in its state (pipelines read them while planning).
+
+        A local state file is read directly (Terraform's JSON state format); a remote one through
+        ``terraform output``.
+        """
+        if self.config.state.backend == "local":
+            state = self.workspace.state_file(self.config.name_prefix, FOUNDATION_STACK)
+            try:
+                outputs = json.loads(state.read_text()).get("outputs", {})
+            except (OSError, ValueError):
+                return False
+        else:
+            try:
+                outputs = self.init(FOUNDATION_STACK, quiet=True).output()
+            except TerraformError:
+                return False
         return all(name in outputs for name in FOUNDATION_OUTPUTS)
 
     # -- apply ---------------------------------------------------------------------------------
@@ -584,10 +622,16 @@ class Workflow:
     # -- destroy, outputs, orphans --------------------------------------------------------------
 
     def destroy_targets(self) -> list[str]:
-        """What `destroy` removes: the selected stacks, pipelines before the foundation."""
-        if self.only:
-            return list(reversed([s for s in self.only if s in self.config.stacks or s in self.orphans()]))
-        return list(reversed(self.config.stacks))
+        """What `destroy` removes: the selected stacks (orphans too), pipelines before the foundation."""
+        if not self.only:
+            return list(reversed(self.config.stacks))
+        orphans = self.orphans()
+        for name in self.only:
+            if name not in self.config.stacks and name not in orphans:
+                known = ", ".join([*self.config.stacks, *orphans])
+                raise ConfigError(f"no stack named {name!r} in {self.config_path} or in its state", f"stacks: {known}")
+        order = [*self.config.stacks, *orphans]
+        return list(reversed([s for s in order if s in self.only]))
 
     def destroy(self) -> None:
         """Destroy the selected stacks (all by default), through the gate: the stack's data goes with it."""

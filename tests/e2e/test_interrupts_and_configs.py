@@ -56,12 +56,17 @@ def _foundation_keys(emulator: Emulator, config_path: Path) -> list[str]:
     return keys
 
 
-def test_an_interrupted_apply_stops_cleanly_and_the_next_run_converges(
-    tmp_path: Path, emulator: Emulator, recorder: TrafficRecorder
-) -> None:
-    config = tmp_path / "a.toml"
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, recorder: TrafficRecorder) -> Cli:
+    """A foundation whose first apply was interrupted with Ctrl-C, then finished by a new plan and apply."""
+    project = tmp_path_factory.mktemp("interrupted")
+    config = project / "a.toml"
     config.write_text(_config("mlpint", 6))
-    cli = Cli(tmp_path, config, cli_env(emulator, recorder))
+    return Cli(project, config, cli_env(emulator, recorder))
+
+
+def test_an_interrupted_apply_stops_cleanly_and_the_next_run_converges(interrupted: Cli, emulator: Emulator) -> None:
+    cli = interrupted
     assert cli.run("plan", "--pipeline", "foundation").returncode == 0
     proc = cli.popen("apply")
     assert proc.stdout is not None
@@ -78,7 +83,7 @@ def test_an_interrupted_apply_stops_cleanly_and_the_next_run_converges(
     assert proc.returncode == 130, output[-3000:]
     assert time.monotonic() - started < 120
     assert "apply interrupted" in output and "run `mlpipe plan`" in output
-    assert _terraform_processes(tmp_path) == [], "Terraform outlived the interrupt"
+    assert _terraform_processes(cli.project) == [], "Terraform outlived the interrupt"
     # the state was written and its lock released: the next plan and apply finish the job
     again = cli.run("plan", "--pipeline", "foundation")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
@@ -86,29 +91,26 @@ def test_an_interrupted_apply_stops_cleanly_and_the_next_run_converges(
     assert finished.returncode == 0, finished.stdout[-3000:]
     converged = cli.run("plan", "--pipeline", "foundation", "--detailed-exitcode")
     assert converged.returncode == 0, converged.stdout[-3000:]
-    assert len(_foundation_keys(emulator, config)) == 1, "an interrupted run left a duplicate key"
+    assert len(_foundation_keys(emulator, cli.config)) == 1, "an interrupted run left a duplicate key"
 
 
-def test_two_configurations_alternate_in_one_checkout(
-    tmp_path: Path, emulator: Emulator, recorder: TrafficRecorder
-) -> None:
-    env = cli_env(emulator, recorder)
-    first, second = tmp_path / "first.toml", tmp_path / "second.toml"
-    first.write_text(_config("mlpalt", 7))
+def test_two_configurations_alternate_in_one_checkout(interrupted: Cli) -> None:
+    """Plan A, plan (and destroy) B, synth A again: A's saved plan still applies (same bytes, lock file, backend)."""
+    a = interrupted
+    second = a.project / "second.toml"
     second.write_text(_config("mlpbalt", 8))
-    a, b = Cli(tmp_path, first, env), Cli(tmp_path, second, env)
-    assert a.run("plan", "--pipeline", "foundation").returncode == 0
-    # another configuration synthesizes, scans and plans in the same checkout in between ...
-    assert b.run("plan", "--pipeline", "foundation").returncode == 0
-    # ... and a synth of the first one too: its saved plan still applies (same bytes, same lock file)
+    b = Cli(a.project, second, a.env)
+    a.config.write_text(a.config.read_text().replace('Owner = "mlops"', 'Owner = "platform"'))
+    planned = a.run("plan", "--pipeline", "foundation", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stdout[-3000:]  # a tag change to apply
+    other = b.run("plan", "--pipeline", "foundation")
+    assert other.returncode == 0, other.stdout[-3000:] + other.stderr[-3000:]
     assert a.run("synth").returncode == 0
     applied = a.run("apply")
     assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-3000:]
-    applied = b.run("apply")
-    assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-3000:]
-    for cli in (a, b):
-        result = cli.run("plan", "--pipeline", "foundation", "--detailed-exitcode")
-        assert result.returncode == 0, result.stdout[-3000:]
-        assert "Backend configuration changed" not in result.stdout + result.stderr
+    assert "Backend configuration changed" not in applied.stdout + applied.stderr
+    assert a.run("plan", "--pipeline", "foundation", "--detailed-exitcode").returncode == 0
+    gone = b.run("destroy", "--yes", "--pipeline", "foundation")
+    assert gone.returncode == 0, gone.stdout[-3000:] + gone.stderr[-3000:]
     outputs = a.run("output", "--json", "--pipeline", "foundation")
-    assert re.search(r'"access_log_bucket": "mlpalt-access-logs-710000000000-eu-west-1"', outputs.stdout)
+    assert re.search(r'"access_log_bucket": "mlpint-access-logs-610000000000-eu-west-1"', outputs.stdout)

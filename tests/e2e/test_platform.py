@@ -13,9 +13,11 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -61,6 +63,17 @@ class Platform:
         return self.target.client(self.config, account, service)
 
 
+def _lambda_names(url: str, account: str, region: str) -> list[str]:
+    """Function names in one emulated account and region (moto's x-moto-account-id header)."""
+    client = boto3.client(
+        "lambda", endpoint_url=url, region_name=region, aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    client.meta.events.register(
+        "before-send.*.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account)
+    )
+    return sorted(f["FunctionName"] for f in client.list_functions()["Functions"])
+
+
 def _ok(result: Any, what: str) -> str:
     assert result.returncode == 0, (
         f"{what} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
@@ -85,19 +98,61 @@ def _raced_plan(cli: Cli) -> tuple[str, int, str]:
     return "".join(lines), synth_code, synth_err
 
 
-@pytest.fixture(scope="module")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, recorder: TrafficRecorder
-) -> Iterator[Platform]:
-    cli = make_cli(tmp_path_factory.mktemp("platform"), emulator, recorder, LOCAL_CONFIG.read_text())
-    log: dict[str, str] = {}
+SECOND_ACCOUNT_SET = {  # other accounts, another region, full role ARNs, another branch
+    "111111111111": "520000000001",
+    "222222222222": "520000000002",
+    "333333333333": "520000000003",
+}
+
+
+def _second_account_set() -> str:
+    """One pipeline in us-east-1 under three other accounts, deploy roles given as role ARNs."""
+    text = LOCAL_CONFIG.read_text().split("[[pipelines]]", 1)[0]
+    text = text.replace('name_prefix = "mlpipe"', 'name_prefix = "mlpus"').replace("eu-west-1", "us-east-1")
+    for old, new in SECOND_ACCOUNT_SET.items():
+        text = text.replace(
+            f'id = "{old}"\ndeploy_role = "OrganizationAccountAccessRole"',
+            f'id = "{new}"\ndeploy_role = "arn:aws:iam::{new}:role/MlpipeDeployer"',
+        )
+    return text.replace('branch = "main"', 'branch = "develop"') + '\n[[pipelines]]\nname = "churn"\n'
+
+
+def _deploy(cli: Cli, log: dict[str, str], race: bool) -> None:
     log["plan-1"] = _ok(cli.run("plan"), "first plan")  # the foundation; pipelines wait for it
     log["apply-1"] = _ok(cli.run("apply"), "first apply")
-    log["plan-2"], synth_code, log["racing-synth"] = _raced_plan(cli)
-    log["racing-synth-code"] = str(synth_code)
+    if race:
+        log["plan-2"], synth_code, log["racing-synth"] = _raced_plan(cli)
+        log["racing-synth-code"] = str(synth_code)
+    else:
+        log["plan-2"] = _ok(cli.run("plan"), "second plan")
     log["apply-2"] = _ok(cli.run("apply"), "second apply")
-    outputs = json.loads(_ok(cli.run("output", "--json"), "output"))
-    yield Platform(cli, load_config(cli.config), Target("emulator", emulator.url), outputs, log)
+
+
+@pytest.fixture(scope="module")
+def platforms(
+    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, recorder: TrafficRecorder
+) -> Iterator[tuple[Platform, Platform]]:
+    """Two platforms deployed at the same time into one emulator: the normal case of many pipelines."""
+    clis = [
+        make_cli(tmp_path_factory.mktemp("platform"), emulator, recorder, LOCAL_CONFIG.read_text()),
+        make_cli(tmp_path_factory.mktemp("second"), emulator, recorder, _second_account_set()),
+    ]
+    logs: list[dict[str, str]] = [{}, {}]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [
+            pool.submit(_deploy, cli, log, index == 0) for index, (cli, log) in enumerate(zip(clis, logs, strict=True))
+        ]:
+            done.result()
+    result = []
+    for cli, log in zip(clis, logs, strict=True):
+        outputs = json.loads(_ok(cli.run("output", "--json"), "output"))
+        result.append(Platform(cli, load_config(cli.config), Target("emulator", emulator.url), outputs, log))
+    yield result[0], result[1]
+
+
+@pytest.fixture(scope="module")
+def platform(platforms: tuple[Platform, Platform]) -> Platform:
+    return platforms[0]
 
 
 def test_the_first_plan_waits_for_the_foundation(platform: Platform) -> None:
@@ -210,11 +265,19 @@ def test_outputs_are_keyed_by_stack(platform: Platform) -> None:
     assert platform.outputs["fraud"]["endpoint_name"] == "mlpipe-fraud-endpoint"
 
 
-def test_the_platform_converges_to_no_changes(platform: Platform) -> None:
-    result = platform.cli.run("plan", "--detailed-exitcode")
+def test_a_second_account_set_and_region_converges_in_the_same_emulator(
+    platforms: tuple[Platform, Platform], emulator: Emulator
+) -> None:
+    first, second = platforms
+    result = second.cli.run("plan", "--detailed-exitcode")
     assert result.returncode == 0, result.stdout[-3000:]
-    for stack in ("foundation", "churn", "fraud"):
-        assert f"plan {stack}:\n  No resource changes." in result.stdout
+    production, region = SECOND_ACCOUNT_SET["333333333333"], "us-east-1"
+    assert _lambda_names(emulator.url, production, region) == ["mlpus-churn-deployer"]
+    assert _lambda_names(emulator.url, production, "eu-west-1") == []
+    assert _lambda_names(emulator.url, "333333333333", region) == []
+    assert second.outputs["churn"]["deployer_role_arn"].startswith(f"arn:aws:iam::{production}:role/")
+    assert "[churn] seed: mlpus-churn-training-requests:" in second.log["apply-2"]
+    assert first.outputs["churn"]["branch"] == "main" and second.outputs["churn"]["branch"] == "develop"
 
 
 def test_objects_outside_any_state_are_named_in_seconds_and_adopted(platform: Platform, emulator: Emulator) -> None:
@@ -245,14 +308,14 @@ def test_objects_outside_any_state_are_named_in_seconds_and_adopted(platform: Pl
     assert set(orphaned) <= set(flow.init("churn", quiet=True).state_list())
 
 
-def test_adding_a_pipeline_plans_only_its_own_stack(platform: Platform) -> None:
+def test_the_platform_converges_and_a_new_pipeline_plans_only_its_own_stack(platform: Platform) -> None:
     config = platform.cli.config
     original = config.read_text()
     config.write_text(original + '\n[[pipelines]]\nname = "ads"\n')
     try:
         result = platform.cli.run("plan", "--detailed-exitcode")
         assert result.returncode == 2, result.stdout[-3000:]
-        for stack in ("foundation", "churn", "fraud"):
+        for stack in ("foundation", "churn", "fraud"):  # two pipelines converged; a third changes nothing of theirs
             assert f"plan {stack}:\n  No resource changes." in result.stdout
         added = re.search(r"plan ads:\n(?:.*\n)*?  total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", result.stdout)
         assert added and int(added.group(1)) > 40 and added.groups()[1:] == ("0", "0", "0")
@@ -275,8 +338,9 @@ def test_a_removed_pipeline_is_orphaned_until_an_explicit_destroy(platform: Plat
         with pytest.raises(ClientError):
             lambdas.get_function(FunctionName="mlpipe-fraud-deployer")
         assert lambdas.get_function(FunctionName="mlpipe-churn-deployer")  # its neighbour is untouched
-        again = platform.cli.run("plan", "--detailed-exitcode")
-        assert again.returncode == 0 and "orphaned" not in again.stdout
+        # its state is empty now: no longer an orphan (no Terraform run needed to tell)
+        flow = Workflow(config, Workspace(platform.cli.project), echo=lambda _l: None)
+        assert flow.orphans() == []
     finally:
         config.write_text(original)
 
