@@ -99,7 +99,8 @@ def bench_synth(scratch: Path, counts: list[int]) -> None:
     for count in counts:
         config = scratch / f"synth{count}.toml"
         config.write_text(config_text(count))
-        seconds = timed(lambda: synthesize(config, scratch / f"synth{count}", lambda d: format_directory(engine, d)))
+        outdir = scratch / f"synth{count}"
+        seconds = timed(lambda c=config, o=outdir: synthesize(c, o, lambda d: format_directory(engine, d)))
         base = base or seconds
         print(f"   {count:3d} pipelines: {seconds:6.1f} s  ({seconds / base:.2f}x one pipeline)")
 
@@ -128,7 +129,7 @@ def bench_neighbours(scratch: Path, url: str) -> None:
         config.write_text(config_text(count).replace('name_prefix = "mlpipe"', f'name_prefix = "bench{count}"'))
         deploy(project, config, url)
         plan = statistics.median(
-            timed(lambda: workflow(project, config, url, pipelines=["p01"]).plan()) for _ in range(3)
+            timed(lambda p=project, c=config: workflow(p, c, url, pipelines=["p01"]).plan()) for _ in range(3)
         )
         # a one-tag change to p01 only, planned and applied
         config.write_text(config.read_text().replace('name = "p01"\n', 'name = "p01"\nbranch = "bench"\n', 1))

@@ -15,6 +15,8 @@ from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
@@ -195,6 +197,34 @@ def inline_policy(
             **values,
         ),
     )  # fmt: skip
+
+
+def managed_key(
+    scope: Construct, ctx: AccountContext, alias: str, description: str, template: str, **values: Any
+) -> KmsKey:
+    """A rotating customer-managed key with its policy (recorded as ``<alias>/key-policy``) and alias.
+
+    Both are named after ``scope`` (``aws_kms_key.<scope>``, ``aws_kms_alias.<scope>``).
+    """
+    key = KmsKey(
+        scope,
+        "kms_key",
+        provider=ctx.provider,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy_document(
+            scope,
+            f"{alias}/key-policy",
+            template,
+            partition=ctx.partition,
+            region=ctx.region,
+            account_id=ctx.account_id,
+            **values,
+        ),
+    )
+    KmsAlias(scope, "kms_alias", provider=ctx.provider, name=alias, target_key_id=key.key_id)
+    return key
 
 
 def encrypted_log_group(

@@ -7,12 +7,10 @@ logs keys serve CloudWatch Logs for the platform's log groups by encryption cont
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
 from constructs import Construct
 
-from modules.common import AccountContext, policy_document
+from modules.common import AccountContext, managed_key, policy_document
 from modules.stack import skip_check
 from modules.storage import hardened_bucket
 
@@ -69,21 +67,11 @@ class LogsKey(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         arns = [f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account_id}:log-group:{p}" for p in log_group_patterns]
-        self.key = KmsKey(
+        self.key = managed_key(
             self,
-            "kms_key",
-            provider=ctx.provider,
-            description=f"{prefix}: CloudWatch Logs of every pipeline in this account",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy_document(
-                self,
-                f"{alias}/key-policy",
-                "logs_key_policy.json.j2",
-                partition=ctx.partition,
-                region=ctx.region,
-                account_id=ctx.account_id,
-                log_group_arns=arns,
-            ),
+            ctx,
+            alias,
+            f"{prefix}: CloudWatch Logs of every pipeline in this account",
+            "logs_key_policy.json.j2",
+            log_group_arns=arns,
         )
-        KmsAlias(self, "kms_alias", provider=ctx.provider, name=alias, target_key_id=self.key.key_id)

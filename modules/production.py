@@ -9,7 +9,6 @@ from typing import Any
 from cdktf import AssetType, Fn, TerraformAsset
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
@@ -24,7 +23,7 @@ from modules.common import (
     cross_account_role,
     encrypted_log_group,
     inline_policy,
-    policy_document,
+    managed_key,
     service_role,
 )
 from modules.stack import skip_check
@@ -86,27 +85,15 @@ class ProductionAccount(AccountScope):
         scope = self.part("deployer")
         # The function's environment and its dead-letter queue are encrypted with a key only the
         # deployer role may use (the foundation's logs key serves CloudWatch Logs only).
-        key = KmsKey(
+        key = managed_key(
             scope,
-            "kms_key",
-            provider=ctx.provider,
-            description=f"{names.base}: deployer environment and dead-letter queue",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy_document(
-                scope,
-                f"alias/{names.deployer_function}/key-policy",
-                "key_policy.json.j2",
-                partition=ctx.partition,
-                region=ctx.region,
-                account_id=ctx.account_id,
-                key_user_arns=[roles.deployer.arn],
-                grant_user_arns=[],
-                event_rule_arns=[],
-            ),
-        )
-        KmsAlias(
-            scope, "kms_alias", provider=ctx.provider, name=f"alias/{names.deployer_function}", target_key_id=key.key_id
+            ctx,
+            f"alias/{names.deployer_function}",
+            f"{names.base}: deployer environment and dead-letter queue",
+            "key_policy.json.j2",
+            key_user_arns=[roles.deployer.arn],
+            grant_user_arns=[],
+            event_rule_arns=[],
         )
         log_group = encrypted_log_group(
             scope, "cloudwatch_log_group", ctx, names.deployer_log_group, props.logs_key_arn

@@ -25,7 +25,6 @@ from cdktf_cdktf_provider_aws.codepipeline import (
     CodepipelineStageAction,
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
@@ -37,7 +36,7 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from mlpipe.core.names import TRAINING_REQUEST_FILE, PipelineNames
-from modules.common import AccountContext, AccountScope, inline_policy, policy_document, service_role
+from modules.common import AccountContext, AccountScope, inline_policy, managed_key, policy_document, service_role
 from modules.storage import hardened_bucket
 
 
@@ -94,29 +93,17 @@ class ArtifactStore(Construct):
             props.production_sagemaker_role_arn,
             props.deployer_role_arn,
         ]
-        self.key = KmsKey(
+        rules = (names.notification_rule, f"{names.notification_rule}-approvals")
+        self.key = managed_key(
             self,
-            "kms_key",
-            provider=ctx.provider,
-            description=f"{names.base}: training data, models and pipeline artifacts",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy_document(
-                self,
-                f"{names.artifact_key_alias}/key-policy",
-                "key_policy.json.j2",
-                partition=ctx.partition,
-                region=ctx.region,
-                account_id=ctx.account_id,
-                key_user_arns=key_users,
-                grant_user_arns=[props.training_sagemaker_role_arn, props.deployer_role_arn],
-                event_rule_arns=[
-                    f"arn:{ctx.partition}:events:{ctx.region}:{ctx.account_id}:rule/{rule}"
-                    for rule in (names.notification_rule, f"{names.notification_rule}-approvals")
-                ],
-            ),
+            ctx,
+            names.artifact_key_alias,
+            f"{names.base}: training data, models and pipeline artifacts",
+            "key_policy.json.j2",
+            key_user_arns=key_users,
+            grant_user_arns=[props.training_sagemaker_role_arn, props.deployer_role_arn],
+            event_rule_arns=[f"arn:{ctx.partition}:events:{ctx.region}:{ctx.account_id}:rule/{r}" for r in rules],
         )
-        KmsAlias(self, "kms_alias", provider=ctx.provider, name=names.artifact_key_alias, target_key_id=self.key.key_id)
         self.bucket = hardened_bucket(self, ctx, names.artifact_bucket, kms_key_arn=self.key.arn)
         S3BucketLoggingA(
             self,

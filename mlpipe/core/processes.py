@@ -70,3 +70,14 @@ def _signal(proc: subprocess.Popen[Any], sig: int) -> None:
 
 
 CHILDREN = ChildProcesses()
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (it may belong to someone else: then it is alive too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -27,7 +27,7 @@ from typing import Any
 from mlpipe.core.config import ProjectConfig, load_config
 from mlpipe.core.errors import Interrupted, SynthError
 from mlpipe.core.paths import PROJECT_ROOT
-from mlpipe.core.processes import CHILDREN
+from mlpipe.core.processes import CHILDREN, pid_alive
 from mlpipe.synth.layout import finalize_hcl, space_blocks, tidy_policy_documents
 
 STACK_MANIFEST = "mlpipe-stack.json"  # written by main.py next to each stack's cdk.tf
@@ -197,18 +197,8 @@ def remove_stale_staging(parent: Path) -> None:
     """Remove staging directories left by a synth that was killed (its process no longer exists)."""
     for path in parent.glob(f"{STAGING_PREFIX}*"):
         pid = path.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _tail(text: str, lines: int = 40) -> str:

@@ -18,16 +18,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from mlpipe.core.errors import WorkspaceBusy
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from mlpipe.core.processes import pid_alive
 
 
 class WorkspaceLock:
@@ -52,7 +43,7 @@ class WorkspaceLock:
                 "wait for it to finish (or stop it), then run this command again",
             ) from None
         previous = _read(handle)
-        if previous and isinstance(previous.get("pid"), int) and not _alive(previous["pid"]):
+        if previous and isinstance(previous.get("pid"), int) and not pid_alive(previous["pid"]):
             self.warn(
                 f"warning: taking over the workspace lock left by a process that no longer runs: {describe(previous)}"
             )
