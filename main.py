@@ -38,6 +38,7 @@ from constructs import Construct
 from mlpipe.core.assets import build_lambda_zip, write_sample_data
 from mlpipe.core.config import ProjectConfig, load_config
 from mlpipe.core.names import FOUNDATION_STACK
+from mlpipe.core.paths import STACK_MANIFEST, SYNTH_STACKS_ENV
 from modules.common import AccountContext
 from modules.foundation import AccessLogBucket, LogsKey
 from modules.production import DeployerProps, ProductionAccount
@@ -45,7 +46,6 @@ from modules.shared_services import ArtifactStoreProps, DeliveryPipelineProps, S
 from modules.stack import ReadableStack, literal
 from modules.training import TrainingAccount, TrainingWorkloadProps
 
-STACK_MANIFEST = "mlpipe-stack.json"
 EMULATOR_SERVICES = (
     "cloudwatch", "codecommit", "codepipeline", "events", "iam", "kms", "lambda", "logs",
     "s3", "sagemaker", "sns", "sqs", "sfn", "sts",
@@ -284,12 +284,22 @@ class PipelineStack(PlatformStack):
         return DataTerraformRemoteStateLocal(self, "foundation", path=path.string_value)
 
 
-def build_app(config: ProjectConfig, outdir: Path, build_dir: Path) -> App:
-    """Build (not synthesize) the app: the foundation, then one stack per pipeline, in file order."""
+def build_app(config: ProjectConfig, outdir: Path, build_dir: Path, only: frozenset[str] | None = None) -> App:
+    """Build (not synthesize) the app: the foundation, then one stack per pipeline, in file order.
+
+    ``only`` builds a subset of the stacks: stacks share nothing in the construct tree (pipeline
+    stacks read the foundation through remote state), so several processes can each synthesize a
+    part of a large configuration and the bytes of every stack stay the same.
+    """
+    unknown = sorted((only or frozenset()) - set(config.stacks))
+    if unknown:
+        raise ValueError(f"{SYNTH_STACKS_ENV} names stacks the configuration does not have: {unknown}")
     app = App(outdir=str(outdir), hcl_output=True)
-    FoundationStack(app, config)
+    if only is None or FOUNDATION_STACK in only:
+        FoundationStack(app, config)
     for spec in config.pipelines:
-        PipelineStack(app, config, spec.name, build_dir)
+        if only is None or spec.name in only:
+            PipelineStack(app, config, spec.name, build_dir)
     return app
 
 
@@ -340,11 +350,11 @@ def stack_manifest(stack: ReadableStack) -> dict[str, Any]:
     }
 
 
-def synthesize_app(config_path: Path, outdir: Path) -> None:
+def synthesize_app(config_path: Path, outdir: Path, only: frozenset[str] | None = None) -> None:
     """The child's work: build, synthesize, write each stack's manifest next to its HCL."""
     config = load_config(config_path)
     build_dir = outdir / "build"
-    app = build_app(config, outdir, build_dir)
+    app = build_app(config, outdir, build_dir, only)
     stacks = [c for c in app.node.children if isinstance(c, ReadableStack)]
     manifests = {stack.node.id: stack_manifest(stack) for stack in stacks}
     app.synth()
@@ -354,6 +364,9 @@ def synthesize_app(config_path: Path, outdir: Path) -> None:
 
 
 if __name__ == "__main__":
+    selected = os.environ.get(SYNTH_STACKS_ENV)
     synthesize_app(
-        Path(os.environ.get("MLPIPE_CONFIG", "config/local.toml")), Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
+        Path(os.environ.get("MLPIPE_CONFIG", "config/local.toml")),
+        Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out")),
+        frozenset(selected.split(",")) if selected else None,
     )

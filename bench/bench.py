@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from mlpipe.emulator.process import Emulator  # noqa: E402
 from mlpipe.engine.terraform import find_engine, format_directory, plan_args  # noqa: E402
-from mlpipe.synth.runner import synthesize  # noqa: E402
+from mlpipe.synth.runner import synth_workers, synthesize  # noqa: E402
 from mlpipe.workflow.flow import DEFAULT_JOBS, Workflow  # noqa: E402
 from mlpipe.workflow.workspace import Workspace  # noqa: E402
 
@@ -94,15 +94,20 @@ def timed(work: Callable[[], object]) -> float:
 
 def bench_synth(scratch: Path, counts: list[int]) -> None:
     engine = find_engine(os.environ)
-    print("\n1. synth (one process, all stacks)")
+    print("\n1. synth (one `mlpipe synth`, all stacks; children as the default picks them)")
     base = None
     for count in counts:
         config = scratch / f"synth{count}.toml"
         config.write_text(config_text(count))
         outdir = scratch / f"synth{count}"
-        seconds = timed(lambda c=config, o=outdir: synthesize(c, o, lambda d: format_directory(engine, d)))
+        with peak_memory() as peak:
+            seconds = timed(lambda c=config, o=outdir: synthesize(c, o, lambda d: format_directory(engine, d)))
         base = base or seconds
-        print(f"   {count:3d} pipelines: {seconds:6.1f} s  ({seconds / base:.2f}x one pipeline)")
+        children = synth_workers(count + 1)
+        print(
+            f"   {count:3d} pipelines: {seconds:6.1f} s  ({seconds / base:.2f}x one pipeline;"
+            f" {children} child(ren), peak {peak() / 2**30:.2f} GiB)"
+        )
 
 
 def workflow(project: Path, config: Path, url: str, **kwargs: object) -> Workflow:

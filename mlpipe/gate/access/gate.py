@@ -13,11 +13,11 @@ from typing import Any
 
 from mlpipe.core.config import ProjectConfig
 from mlpipe.core.errors import ScanFailed
+from mlpipe.core.paths import STACK_MANIFEST
 from mlpipe.gate.access.analysis import AccessReport, analyze
 from mlpipe.gate.access.graph import render_svg
 from mlpipe.gate.access.report import SARIF_REPORT, sarif_log, write_reports
 
-STACK_MANIFEST = "mlpipe-stack.json"  # written by main.py next to each stack's cdk.tf
 SVG_REPORT = "access-graph.svg"
 
 
