@@ -568,9 +568,28 @@ def load_config(path: str | Path) -> ProjectConfig:
     return parse_config(data, source)
 
 
+def _check_normal_form(r: _Reader, node: Any, where: str) -> None:
+    """Every string and key must be in NFC: Terraform normalizes strings, so others would not read back."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and not unicodedata.is_normalized("NFC", key):
+                r.fail(path, key, f"key {_NOT_NFC} {unicodedata.normalize('NFC', key)!r}: write it that way")
+            _check_normal_form(r, value, path)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_normal_form(r, item, f"{where}[{index}]")
+    elif isinstance(node, str) and not unicodedata.is_normalized("NFC", node):
+        r.fail(where, node, f"{_NOT_NFC} {unicodedata.normalize('NFC', node)!r}: write it that way")
+
+
+_NOT_NFC = "is not in Unicode normal form NFC; Terraform stores every string in NFC, so it would become"
+
+
 def parse_config(data: dict[str, Any], source: Path) -> ProjectConfig:
     """Validate already-parsed TOML data (split out so tests can feed dicts)."""
     r = _Reader()
+    _check_normal_form(r, data, "")
     r.unknown_keys(data, "", {"project", "accounts", "state", "tags", "defaults", "pipelines"}, _OLD_SHAPE_HINTS)
 
     project = r.table(data.get("project"), "project")

@@ -17,8 +17,22 @@ _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
+class NotNormalized(ValueError):
+    """A string Terraform would change: it stores every string in Unicode normal form NFC."""
+
+
 def quote(value: str) -> str:
-    """``value`` as a quoted HCL string literal whose evaluated value is exactly ``value``."""
+    """``value`` as a quoted HCL string literal whose evaluated value is exactly ``value``.
+
+    Terraform normalizes every string literal to NFC, escapes included (``"\\u0F43"`` reads back
+    as U+0F42 U+0FB7), so no spelling keeps a string that is not in NFC: it is refused here, and
+    the configuration rejects it first, naming the field.
+    """
+    if not unicodedata.is_normalized("NFC", value):
+        raise NotNormalized(
+            f"{value!r} is not in Unicode normal form NFC; Terraform would store it as "
+            f"{unicodedata.normalize('NFC', value)!r}"
+        )
     out: list[str] = ['"']
     for index, char in enumerate(value):
         following = value[index + 1 : index + 2]

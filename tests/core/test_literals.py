@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 
 from mlpipe.core.config import parse_config
 from mlpipe.core.errors import ConfigError
-from mlpipe.core.hcl import quote, render_value
+from mlpipe.core.hcl import NotNormalized, quote, render_value
 from mlpipe.engine.terraform import find_engine
 from mlpipe.synth.layout import finalize_hcl
 
@@ -36,14 +37,20 @@ HOSTILE = st.sampled_from(
      "\x00", "\x7f", "@@mlpipe-literal:branch@@", "${TfToken[TOKEN.1]}", "}", "{", "'", "é", "😀", "EOF"]
 )  # fmt: skip
 TEXT = st.lists(st.one_of(st.text(max_size=8), HOSTILE), max_size=6).map("".join)
+NFC_TEXT = TEXT.map(lambda s: unicodedata.normalize("NFC", s))
 
 
 def _evaluate(directory: Path, values: dict[str, Any]) -> Any:
     """Write the values as locals with our writer and let Terraform evaluate them back."""
-    body = "\n".join(f"  v{i} = {render_value(v, indent=1)}" for i, v in enumerate(values.values()))
+    return _terraform_reads(directory, [render_value(v, indent=1) for v in values.values()])
+
+
+def _terraform_reads(directory: Path, expressions: list[str]) -> Any:
+    """What Terraform makes of these HCL expressions, as a list."""
+    body = "\n".join(f"  v{i} = {expression}" for i, expression in enumerate(expressions))
     (directory / "main.tf").write_text(f"locals {{\n{body}\n}}\n", encoding="utf-8")
     # base64 keeps the console's own display escaping (Go-style) out of the comparison.
-    expression = "base64encode(jsonencode([" + ", ".join(f"local.v{i}" for i in range(len(values))) + "]))\n"
+    expression = "base64encode(jsonencode([" + ", ".join(f"local.v{i}" for i in range(len(expressions))) + "]))\n"
     engine = find_engine(os.environ)
     proc = subprocess.run(
         [*engine.argv_prefix, "console", "-no-color"],
@@ -58,16 +65,47 @@ def _evaluate(directory: Path, values: dict[str, Any]) -> Any:
     return json.loads(base64.b64decode(json.loads(proc.stdout)))
 
 
+def _all_nfc(*strings: str) -> bool:
+    return all(unicodedata.is_normalized("NFC", s) for s in strings)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(strings=st.lists(TEXT, min_size=1, max_size=12))
-def test_every_string_reads_back_exactly_from_terraform(strings: list[str], tmp_path: Path) -> None:
+def test_every_string_reads_back_exactly_from_terraform_or_is_refused(strings: list[str], tmp_path: Path) -> None:
+    if not _all_nfc(*strings):  # Terraform would normalize it: refused, never changed silently
+        with pytest.raises(NotNormalized):
+            render_value(strings)
+        strings = [unicodedata.normalize("NFC", s) for s in strings]
     assert _evaluate(tmp_path, {str(i): s for i, s in enumerate(strings)}) == strings
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mapping=st.dictionaries(TEXT, TEXT, max_size=6), items=st.lists(TEXT, max_size=4))
+@given(mapping=st.dictionaries(NFC_TEXT, NFC_TEXT, max_size=6), items=st.lists(NFC_TEXT, max_size=4))
 def test_maps_and_lists_read_back_exactly(mapping: dict[str, str], items: list[str], tmp_path: Path) -> None:
     assert _evaluate(tmp_path, {"m": mapping, "l": items}) == [mapping, items]
+
+
+# Found by hypothesis: Terraform stores U+0F43 as U+0F42 U+0FB7, and "e" + U+0301 as "é" (U+00E9).
+NOT_NFC = ["\u0f43", "e\u0301", "\u212b", "A\u030a"]
+
+
+@pytest.mark.parametrize("text", NOT_NFC)
+def test_a_string_terraform_would_normalize_is_refused_by_the_writer(text: str, tmp_path: Path) -> None:
+    assert _terraform_reads(tmp_path, [f'"{text}"']) == [unicodedata.normalize("NFC", text)] != [text]
+    with pytest.raises(NotNormalized, match="NFC"):  # ... so the writer refuses it
+        quote(text)
+    with pytest.raises(NotNormalized):
+        render_value({"k": [text]})
+
+
+@pytest.mark.parametrize("text", NOT_NFC)
+def test_a_config_string_terraform_would_normalize_is_rejected_naming_the_field(text: str) -> None:
+    for path, where in ((["pipelines", 1, "branch"], "pipelines[1].branch"), (["tags", "Owner"], "tags.Owner")):
+        with pytest.raises(ConfigError, match="NFC") as error:
+            parse_config(_set(path, f"x{text}"), Path("t.toml"))
+        assert where in str(error.value)
+    with pytest.raises(ConfigError, match="key is not in Unicode normal form NFC"):
+        parse_config(_set(["tags"], {f"k{text}": "v"}), Path("t.toml"))
 
 
 def test_known_escapes() -> None:
