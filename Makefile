@@ -68,7 +68,7 @@ test: install
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # The edit loop: everything but the end-to-end applies.
-test-fast: install
+test-fast: install  # everything but the tests marked e2e (Terraform applies and provider plans against the emulator)
 	$(PY) -m pytest -n 2 --dist loadfile -m "not e2e"
 
 lint: install

@@ -160,6 +160,7 @@ def _tail(emulator: Emulator) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_shared_account_holds_artifacts_source_and_pipeline(stack: Stack) -> None:
     url = stack.url
     s3 = aws("s3", SHARED, url)
@@ -219,6 +220,7 @@ def test_shared_account_holds_artifacts_source_and_pipeline(stack: Stack) -> Non
     assert iam.list_role_policies(RoleName=f"{PREFIX}-pipeline")["PolicyNames"] == ["pipeline"]
 
 
+@pytest.mark.e2e
 def test_apply_timings_are_recorded(
     stack: Stack, record_testsuite_property: Callable[[str, object], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -245,6 +247,7 @@ def test_creation_seconds_reads_minutes_and_seconds() -> None:
     assert creation_seconds(out) == {"a.b": 55, "c.d": 65}
 
 
+@pytest.mark.e2e
 def test_training_account_holds_state_machine(stack: Stack) -> None:
     url = stack.url
     sfn = aws("stepfunctions", TRAINING, url)
@@ -266,6 +269,7 @@ def test_training_account_holds_state_machine(stack: Stack) -> None:
     assert iam.get_role(RoleName=f"{PREFIX}-sfn")["Role"]["Arn"].startswith(f"arn:aws:iam::{TRAINING}:")
 
 
+@pytest.mark.e2e
 def test_production_account_holds_deploy_lambda_and_alerts(stack: Stack) -> None:
     url = stack.url
     lam = aws("lambda", PRODUCTION, url)
@@ -298,6 +302,7 @@ def test_production_account_holds_deploy_lambda_and_alerts(stack: Stack) -> None
     assert [g["retentionInDays"] for g in groups] == [365]
 
 
+@pytest.mark.e2e
 def test_resources_are_not_visible_from_other_accounts(stack: Stack) -> None:
     url = stack.url
     for account in (TRAINING, PRODUCTION):
@@ -312,6 +317,7 @@ def test_resources_are_not_visible_from_other_accounts(stack: Stack) -> None:
         assert aws("sns", account, url).list_topics()["Topics"] == []
 
 
+@pytest.mark.e2e
 def test_second_plan_reports_no_changes(stack: Stack) -> None:
     plan = terraform(
         stack.workdir,
@@ -327,6 +333,7 @@ def test_second_plan_reports_no_changes(stack: Stack) -> None:
     assert "No changes." in plan.stdout
 
 
+@pytest.mark.e2e
 def test_bucket_policy_denies_are_enforced(stack: Stack) -> None:
     url = stack.url
     bucket = f"{PREFIX}-artifacts"
@@ -377,6 +384,7 @@ def test_bucket_policy_denies_are_enforced(stack: Stack) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_destroy_leaves_nothing(stack: Stack, emulator: Emulator) -> None:
     destroy = terraform(
         stack.workdir,

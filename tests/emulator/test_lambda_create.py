@@ -187,6 +187,7 @@ def create_statuses(emu: Emulator) -> list[str]:
     return [line.rsplit('"', 1)[1].split()[0] for line in lines if CREATE_LINE in line]
 
 
+@pytest.mark.e2e
 def test_provider_waits_for_a_slow_create_and_sends_it_once(stack: tuple[Path, dict[str, str]]) -> None:
     with Emulator(env={ENV_VAR: "lambda.create.delay=8"}) as emu:
         code, output, elapsed = apply(stack, emu, timeout=240)
@@ -196,6 +197,7 @@ def test_provider_waits_for_a_slow_create_and_sends_it_once(stack: tuple[Path, d
         assert functions(emu.url) == [FUNCTION]
 
 
+@pytest.mark.e2e
 def test_provider_retry_after_a_failed_create_converges(stack: tuple[Path, dict[str, str]]) -> None:
     with Emulator(env={ENV_VAR: "lambda.create.fail_after_commit=1"}) as emu:
         code, output, elapsed = apply(stack, emu, timeout=240)

@@ -427,6 +427,7 @@ def test_import_blocks_validate_next_to_the_synthesized_stack(
     assert "Warning" not in validate.stdout + validate.stderr
 
 
+@pytest.mark.e2e
 def test_the_provider_imports_every_block_in_a_plan(
     churn: Adoption, local_synth: SynthResult, target: Target, tmp_path: Path
 ) -> None:
