@@ -67,8 +67,8 @@ emulator-stop: install
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile
 
-# The edit loop: everything but the end-to-end applies.
-test-fast: install  # everything but the tests marked e2e (Terraform applies and provider plans against the emulator)
+# The edit loop: everything but the tests marked e2e (applies and provider plans against the emulator).
+test-fast: install
 	$(PY) -m pytest -n 2 --dist loadfile -m "not e2e"
 
 lint: install
