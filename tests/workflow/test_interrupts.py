@@ -37,6 +37,13 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _processes_in(directory: Path) -> list[str]:
     """Command lines of live processes whose working directory or arguments mention ``directory``."""
     found = []
@@ -53,8 +60,10 @@ def _processes_in(directory: Path) -> list[str]:
     return found
 
 
-def _start(project: Path, tmpdir: Path, *args: str) -> subprocess.Popen[str]:
+def _start(project: Path, tmpdir: Path, *args: str, workers: int = 0) -> subprocess.Popen[str]:
     env = {**os.environ, "TMPDIR": str(tmpdir)}
+    if workers:
+        env["MLPIPE_SYNTH_WORKERS"] = str(workers)
     argv = [sys.executable, "-m", "mlpipe", "--config", str(LOCAL_CONFIG), "--project-dir", str(project), *args]
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -71,12 +80,16 @@ def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) ->
     return lines
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_synth_leaves_nothing_behind(sig: signal.Signals, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "workers"),
+    [(signal.SIGINT, 0), (signal.SIGTERM, 0), (signal.SIGINT, 2)],
+    ids=["sigint", "sigterm", "sigint-two-synth-children"],
+)
+def test_an_interrupted_synth_leaves_nothing_behind(sig: signal.Signals, workers: int, tmp_path: Path) -> None:
     project, tmpdir = tmp_path / "project", tmp_path / "tmp"
     project.mkdir()
     tmpdir.mkdir()
-    proc = _start(project, tmpdir, "--force", "synth")
+    proc = _start(project, tmpdir, "--force", "synth", workers=workers)
     _wait_for(proc, "==> synth ...")
     deadline = time.monotonic() + 60
     while not any("main.py" in " ".join(_processes_in(ROOT)) for _ in [0]) and time.monotonic() < deadline:
@@ -84,6 +97,8 @@ def test_an_interrupted_synth_leaves_nothing_behind(sig: signal.Signals, tmp_pat
     time.sleep(2)  # ... and is busy in jsii
     children = _descendants(proc.pid)
     assert children, "the synth child should be running"
+    synth_children = [pid for pid in children if b"main.py" in _cmdline(pid)]
+    assert len(synth_children) == (workers or 1), synth_children
     started = time.monotonic()
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=60)
