@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from mlpipe.core.errors import EmulatorError
 from mlpipe.emulator.patches import INSECURE_TRANSPORT_HEADER, evaluate_bucket_policy
 from mlpipe.emulator.process import Emulator, ensure_running, is_ready, status, stop_running
+from mlpipe.engine.terraform import TERRAFORM_GOGC
 
 FIXTURE = Path(__file__).parent / "fixtures" / "emulator_smoke"
 TERRAFORM = shutil.which("terraform") or "/usr/local/bin/terraform"
@@ -92,6 +93,7 @@ def tf_env(tmp: Path) -> dict[str, str]:
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
+            "GOGC": TERRAFORM_GOGC,  # as mlpipe runs Terraform
         }
     )
     for key in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):

