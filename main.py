@@ -8,6 +8,9 @@ to each stack's ``cdk.tf`` this writes ``mlpipe-stack.json``: what the stack's r
 
 from __future__ import annotations
 
+import modules  # noqa: F401  first: it makes the AWS bindings import lean (modules/bindings.py)
+
+# isort: split
 import json
 import os
 from pathlib import Path

@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
+import modules  # noqa: E402, F401  (before any test imports a binding: the lean AWS bindings, modules/bindings.py)
 from mlpipe.engine.terraform import find_engine, format_directory  # noqa: E402
 from mlpipe.synth.runner import SynthResult, file_sha256, read_synth_record, synthesize  # noqa: E402
 
