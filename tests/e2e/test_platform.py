@@ -303,34 +303,31 @@ def test_objects_outside_any_state_are_named_in_seconds_and_adopted(platform: Pl
     imports = re.search(r"plan churn:\n  provider .* import\n(?:.*\n)*?  total(?:\s+\d+){4}\s+(\d+)", adopted.stdout)
     assert imports and imports.group(1) == "2", adopted.stdout[-3000:]
     assert platform.cli.run("apply", "--pipeline", "churn").returncode == 0
-    converged = platform.cli.run("plan", "--pipeline", "churn", "--detailed-exitcode")
+    # both pipelines converge: the adopted one, and its neighbour that nothing touched
+    converged = platform.cli.run("plan", "--pipeline", "churn", "--pipeline", "fraud", "--detailed-exitcode")
     assert converged.returncode == 0, converged.stdout[-3000:]
+    assert "plan churn:\n  No resource changes." in converged.stdout
+    assert "plan fraud:\n  No resource changes." in converged.stdout
     assert set(orphaned) <= set(flow.init("churn", quiet=True).state_list())
 
 
-def test_the_platform_converges_and_a_new_pipeline_plans_only_its_own_stack(platform: Platform) -> None:
+def test_an_added_pipeline_plans_only_its_own_stack_and_a_removed_one_is_orphaned_until_destroyed(
+    platform: Platform,
+) -> None:
+    """One edit adds `ads` and removes `fraud`: the converged stacks plan no change, `fraud` is kept."""
     config = platform.cli.config
     original = config.read_text()
-    config.write_text(original + '\n[[pipelines]]\nname = "ads"\n')
+    edited = re.sub(r'\[\[pipelines\]\]\nname = "fraud".*', "", original, flags=re.S)
+    config.write_text(edited + '\n[[pipelines]]\nname = "ads"\n')
+    lambdas = platform.client("production", "lambda")
     try:
         result = platform.cli.run("plan", "--detailed-exitcode")
         assert result.returncode == 2, result.stdout[-3000:]
-        for stack in ("foundation", "churn", "fraud"):  # two pipelines converged; a third changes nothing of theirs
+        for stack in ("foundation", "churn"):  # converged; a new pipeline changes nothing of theirs
             assert f"plan {stack}:\n  No resource changes." in result.stdout
         added = re.search(r"plan ads:\n(?:.*\n)*?  total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", result.stdout)
         assert added and int(added.group(1)) > 40 and added.groups()[1:] == ("0", "0", "0")
-    finally:
-        config.write_text(original)
-
-
-def test_a_removed_pipeline_is_orphaned_until_an_explicit_destroy(platform: Platform) -> None:
-    config = platform.cli.config
-    original = config.read_text()
-    config.write_text(re.sub(r'\[\[pipelines\]\]\nname = "fraud".*', "", original, flags=re.S))
-    lambdas = platform.client("production", "lambda")
-    try:
-        result = platform.cli.run("plan")
-        assert result.returncode == 0, result.stdout[-3000:]
+        assert "plan fraud:" not in result.stdout
         assert "orphaned stack 'fraud'" in result.stdout and "mlpipe destroy --pipeline fraud" in result.stdout
         assert lambdas.get_function(FunctionName="mlpipe-fraud-deployer")  # nothing was destroyed
         destroyed = platform.cli.run("destroy", "--pipeline", "fraud", "--yes")
@@ -338,6 +335,8 @@ def test_a_removed_pipeline_is_orphaned_until_an_explicit_destroy(platform: Plat
         with pytest.raises(ClientError):
             lambdas.get_function(FunctionName="mlpipe-fraud-deployer")
         assert lambdas.get_function(FunctionName="mlpipe-churn-deployer")  # its neighbour is untouched
+        with pytest.raises(ClientError):  # `ads` was only planned
+            lambdas.get_function(FunctionName="mlpipe-ads-deployer")
         # its state is empty now: no longer an orphan (no Terraform run needed to tell)
         flow = Workflow(config, Workspace(platform.cli.project), echo=lambda _l: None)
         assert flow.orphans() == []
