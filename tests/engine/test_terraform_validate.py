@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,11 @@ def test_init_and_validate_without_warnings(
 ) -> None:
     synth: SynthResult = request.getfixturevalue(which)
     cli_config = write_cli_config(tmp_path / "terraform.rc", default_mirror())
+    # a copy: init writes a lock file, and the synth output is shared by the whole run (other
+    # tests compare it file by file)
+    workdir = shutil.copytree(synth.stack_dir(stack), tmp_path / stack)
     tf = Terraform(
-        synth.stack_dir(stack),
+        workdir,
         find_engine(os.environ),
         cli_config,
         env_extra={"TF_DATA_DIR": str(tmp_path / "data")},
