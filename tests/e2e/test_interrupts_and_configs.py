@@ -83,9 +83,23 @@ def test_an_interrupted_apply_stops_cleanly_and_the_next_run_converges(interrupt
     assert time.monotonic() - started < 120
     assert "apply interrupted" in output and "run `mlpipe plan`" in output
     assert _terraform_processes(cli.project) == [], "Terraform outlived the interrupt"
-    # the state was written and its lock released: the next plan and apply finish the job
+    # the state was written and its lock released: the next plan and apply finish the job. A create
+    # whose request was in flight is cancelled by Terraform's stop (the provider's context), so the
+    # object may exist with no state: the plan then names it before applying anything, and `adopt`
+    # imports it through the gate. Which of the two happens depends on the moment of the Ctrl-C.
     again = cli.run("plan", "--pipeline", "foundation")
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    if again.returncode == 14:
+        leftovers = re.findall(r"(aws_\w+\.\w+) = ", again.stderr.split("error:", 1)[-1])
+        assert leftovers and set(leftovers) <= {
+            "aws_s3_bucket.shared_access_logs",
+            "aws_kms_key.training_logs",
+            "aws_kms_key.production_logs",
+        }, again.stderr[-2000:]
+        assert "`mlpipe adopt --pipeline foundation`" in again.stderr
+        adopted = cli.run("adopt", "--pipeline", "foundation")
+        assert adopted.returncode == 0, adopted.stdout[-3000:] + adopted.stderr[-2000:]
+    else:
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     finished = cli.run("apply")
     assert finished.returncode == 0, finished.stdout[-3000:]
     converged = cli.run("plan", "--pipeline", "foundation", "--detailed-exitcode")
