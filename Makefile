@@ -63,13 +63,14 @@ emulator-start: install
 emulator-stop: install
 	$(PY) -m mlpipe emulator stop
 
-# Everything, end-to-end applies included (two workers: Terraform mostly waits on the emulator).
+# Everything, end-to-end applies included. Two workers, a file each at a time, the files with
+# end-to-end applies first (tests/conftest.py); the slowest tests are listed at the end.
 test: install
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # The edit loop: everything but the tests marked e2e (applies and provider plans against the emulator).
 test-fast: install
-	$(PY) -m pytest -n 2 --dist loadfile -m "not e2e"
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e"
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
