@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlpipe import cli
-from mlpipe.core.errors import PipelineError
+from mlpipe.core.errors import AlreadyExists, PipelineError
 from mlpipe.emulator.process import free_port
 from mlpipe.gate.fingerprint import directory_fingerprint
 from mlpipe.workflow.flow import PlanResult, StackPlan, Workflow
@@ -181,3 +181,55 @@ def test_real_aws_without_credentials_fails_first_and_fast(
     err = capsys.readouterr().err
     assert "no AWS credentials found" in err and "fix:" in err
     assert not (tmp_path / "cdktf.out").exists()  # no synth, no scan before the check
+
+
+def test_demo_recovers_from_a_create_whose_answer_the_emulator_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Round 1 applies the foundation; round 2's apply meets a role it made (exit 14): adopt, apply, converge."""
+    plans = iter(
+        [
+            PlanResult(
+                stacks={"foundation": StackPlan("foundation", "f", "c", {}, True, False, False, "")}, blocked=["churn"]
+            ),
+            PlanResult(stacks={"churn": StackPlan("churn", "f", "c", {}, True, False, False, "")}),
+            PlanResult(stacks={"churn": StackPlan("churn", "f", "c", {}, False, False, False, "")}),
+            PlanResult(stacks={"churn": StackPlan("churn", "f", "c", {}, False, False, False, "")}),
+        ]
+    )
+    applies = iter([{}, AlreadyExists("terraform apply: IAM Role mlpipe-churn-x already exists"), {}])
+    calls: list[str] = []
+
+    def fake_apply(self: Workflow) -> dict[str, dict[str, str]]:
+        calls.append("apply")
+        outcome = next(applies)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def fake_adopt(self: Workflow) -> PlanResult:
+        calls.append("adopt")
+        return PlanResult(stacks={"churn": StackPlan("churn", "f", "c", {}, True, False, False, "")})
+
+    monkeypatch.setattr(Workflow, "plan", lambda self, destroy=False: calls.append("plan") or next(plans))
+    monkeypatch.setattr(Workflow, "apply", fake_apply)
+    monkeypatch.setattr(Workflow, "adopt", fake_adopt)
+    monkeypatch.setattr(Workflow, "outputs", lambda self: {"churn": {}})
+    echoed: list[str] = []
+    flow = Workflow(LOCAL_CONFIG, Workspace(tmp_path), echo=echoed.append)
+    assert flow.demo() == {"churn": {}}
+    assert calls == ["plan", "apply", "plan", "apply", "adopt", "apply", "plan", "plan"]
+    assert any("recovering with `mlpipe adopt`" in line for line in echoed)
+
+
+def test_demo_does_not_hide_a_leftover_that_adopt_cannot_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    changed = PlanResult(stacks={"churn": StackPlan("churn", "f", "c", {}, True, False, False, "")})
+
+    def always_exists(self: Workflow) -> dict[str, dict[str, str]]:
+        raise AlreadyExists("terraform apply: IAM Role mlpipe-churn-x already exists")
+
+    monkeypatch.setattr(Workflow, "plan", lambda self, destroy=False: changed)
+    monkeypatch.setattr(Workflow, "apply", always_exists)
+    monkeypatch.setattr(Workflow, "adopt", lambda self: changed)
+    with pytest.raises(AlreadyExists):
+        Workflow(LOCAL_CONFIG, Workspace(tmp_path), echo=lambda _l: None).demo()
