@@ -53,6 +53,11 @@ EMULATOR_SERVICES = (
     "cloudwatch", "codecommit", "codepipeline", "events", "iam", "kms", "lambda", "logs",
     "s3", "sagemaker", "sns", "sqs", "sfn", "sts",
 )  # fmt: skip
+# Attempts per AWS call on the emulator (the provider's `max_retries` is the SDK's attempt count).
+# The local emulator loses an answer now and then under load (connection closed after the status
+# line: docs/emulator-notes.md); five attempts make a read survive that, while an action moto does
+# not implement (HTTP 500) still fails within seconds instead of the default 25 attempts' minutes.
+EMULATOR_SDK_ATTEMPTS = 5
 # The foundation's outputs that pipeline stacks read through terraform_remote_state.
 FOUNDATION_OUTPUTS = ("access_log_bucket", "training_logs_key_arn", "production_logs_key_arn")
 
@@ -134,7 +139,7 @@ class PlatformStack(ReadableStack):
             skip_requesting_account_id=False,
             skip_metadata_api_check="true",
             s3_use_path_style=True,
-            max_retries=2,
+            max_retries=EMULATOR_SDK_ATTEMPTS,
             endpoints=[AwsProviderEndpoints(**{_python_name(s): emulator_url for s in EMULATOR_SERVICES})],
         )
 
