@@ -87,6 +87,40 @@ class _Skipped(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
+# Which leftovers must stop a plan
+# ---------------------------------------------------------------------------------------------
+
+#: Types whose create fails (or, for a Lambda function, retries for minutes) when an object with the
+#: name exists. The others are written with put/upsert calls (bucket settings and policies, role
+#: policies, rules, targets, alarms, topics, objects): applying them over a leftover converges.
+CREATE_FAILS_IF_EXISTS = frozenset(
+    {
+        "aws_iam_role", "aws_s3_bucket", "aws_kms_alias", "aws_lambda_function", "aws_cloudwatch_log_group",
+        "aws_sfn_state_machine", "aws_codecommit_repository", "aws_codecommit_approval_rule_template",
+        "aws_codepipeline",
+    }
+)  # fmt: skip
+#: Types whose create next to a leftover succeeds and makes a second object. A KMS key has no name:
+#: a key an interrupted CreateKey left (tagged for the stack, with its description) would stay
+#: enabled, billed and granting what its policy grants, beside the new one.
+CREATE_DUPLICATES_IF_EXISTS = frozenset({"aws_kms_key"})
+
+
+def blocking_leftovers(adoption: Adoption) -> list[str]:
+    """The leftovers a plan must not apply over, one line each: ``address = id (account key)``.
+
+    Imports of the types above, and every KMS key that is a candidate (several enabled keys tagged
+    for the stack with the resource's description: ``mlpipe adopt`` lists them and how to pick one).
+    """
+    refuse = CREATE_FAILS_IF_EXISTS | CREATE_DUPLICATES_IF_EXISTS
+    lines = [
+        f"{i.address} = {i.id} (account {i.account})" for i in adoption.imports if i.address.split(".", 1)[0] in refuse
+    ]
+    lines += [f"{c.address} = {c.key_id} (account {c.account}, one of several keys)" for c in adoption.candidates]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
 # What the manifest's names mean
 # ---------------------------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ from mlpipe.gate.access.gate import load_manifests, run_access_gate
 from mlpipe.gate.fingerprint import directory_fingerprint
 from mlpipe.gate.scan import ScanReport, audit, enforce, scan
 from mlpipe.synth.runner import SynthResult, file_sha256, output_fingerprint, read_synth_record, synthesize
-from mlpipe.workflow.adopt import adoptable, describe, render_imports
+from mlpipe.workflow.adopt import adoptable, blocking_leftovers, describe, render_imports
 from mlpipe.workflow.cache import gate_inputs, synth_inputs
 from mlpipe.workflow.clients import Target, check_credentials
 from mlpipe.workflow.seed import seed_repository
@@ -65,17 +65,7 @@ from mlpipe.workflow.workspace import ConfigWorkspace, Workspace
 
 DEFAULT_JOBS = 2  # each plan starts three provider processes of ~600 MB; 2 cores
 FOUNDATION_OUTPUTS = ("access_log_bucket", "training_logs_key_arn", "production_logs_key_arn")
-STAGED_KEEP = {".terraform.lock.hcl", "imports.tf"}
-# Resource types whose create fails (or, for a Lambda function, retries for minutes) when an object
-# with the name exists. The others are written with put/upsert calls (bucket settings and policies,
-# role policies, rules, targets, alarms, topics, objects): applying them over a leftover converges.
-CREATE_FAILS_IF_EXISTS = frozenset(
-    {
-        "aws_iam_role", "aws_s3_bucket", "aws_kms_alias", "aws_lambda_function", "aws_cloudwatch_log_group",
-        "aws_sfn_state_machine", "aws_codecommit_repository", "aws_codecommit_approval_rule_template",
-        "aws_codepipeline",
-    }
-)  # fmt: skip  # survive re-staging; imports.tf is re-staged by adopt
+STAGED_KEEP = {".terraform.lock.hcl", "imports.tf"}  # survive re-staging; imports.tf is re-staged by adopt
 
 
 @dataclass
@@ -580,25 +570,20 @@ class Workflow:
         """Fail in seconds, naming them, when objects the plan would create already exist.
 
         Otherwise the provider finds out during apply, and for some types retries for minutes
-        (a Lambda function: ResourceConflictException every 10 s for 5 minutes) before failing.
+        (a Lambda function: ResourceConflictException every 10 s for 5 minutes) before failing; a
+        KMS key is never refused by AWS, so the apply would silently make a second one.
         """
         manifest = load_manifests(self.files.staged_stacks, [stack])[stack]
         in_state = set(manifest["resources"]) - set(creates)
         adoption = adoptable(self.config, stack, manifest, in_state, self.target(variables))
-        for candidate in adoption.candidates:
-            self.echo(
-                f"[{stack}] warning: {candidate.address} will create a new key, but key {candidate.key_id} "
-                f"({candidate.created}) in {candidate.account} looks like one an interrupted run left; "
-                "`mlpipe adopt` can import it instead"
-            )
-        blocking = [i for i in adoption.imports if i.address.split(".", 1)[0] in CREATE_FAILS_IF_EXISTS]
+        blocking = blocking_leftovers(adoption)
         if blocking:
-            listing = "; ".join(f"{i.address} = {i.id} (account {i.account})" for i in blocking)
             raise AlreadyExists(
                 f"stack {stack}: {len(blocking)} object(s) this plan would create already exist but are in "
-                f"no state: {listing}",
+                f"no state: {'; '.join(blocking)}",
                 hint=f"they were left by an interrupted run or made by hand: `mlpipe adopt --pipeline {stack}` "
-                "writes import blocks and plans them through the gate (then `mlpipe apply`); or delete them",
+                "writes import blocks and plans them through the gate (then `mlpipe apply`); or delete them "
+                "(a KMS key: schedule its deletion)",
             )
 
     def adopt(self, chosen_keys: dict[str, str] | None = None) -> PlanResult:

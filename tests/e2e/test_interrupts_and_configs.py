@@ -75,10 +75,8 @@ def test_an_interrupted_apply_stops_cleanly_and_the_next_run_converges(interrupt
         seen.append(line)
         if "Creating..." in line:
             break
-    # One second in, the creates under way have their answers. At once, a CreateKey in flight is
-    # cancelled by Terraform's stop and leaves a KMS key no state knows, which the next apply then
-    # duplicates: found 2026-11-27 (docs/emulator-notes.md), not yet named by the tool.
-    time.sleep(1)
+    # At once, while the first creates are in flight: Terraform's stop cancels them, so a bucket or
+    # a KMS key may exist that no state knows (docs/emulator-notes.md). The next plan must name it.
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends to mlpipe
     rest, _ = proc.communicate(timeout=300)

@@ -31,6 +31,7 @@ from mlpipe.workflow.adopt import (
     KeyCandidate,
     Skip,
     adoptable,
+    blocking_leftovers,
     describe,
     parse_key_choice,
     pick_key_command,
@@ -241,6 +242,41 @@ def test_everything_left_behind_is_found_with_the_provider_import_ids(churn: Ado
     assert world["state_machine"] == f"arn:aws:states:{REGION}:{TRAINING}:stateMachine:mlpipe-churn-training"
     assert "alias/mlpipe-churn-artifacts" in churn.notes["aws_kms_key.shared_artifacts"]
     assert "only enabled key" in churn.notes["aws_kms_key.production_deployer"]
+
+
+def test_a_plan_stops_for_leftovers_whose_create_fails_or_duplicates(churn: Adoption, world: dict[str, str]) -> None:
+    """Named objects whose create fails, and keys: creating a key next to a leftover makes a second key."""
+    blocking = blocking_leftovers(churn)
+    assert f"aws_kms_key.production_deployer = {world['deployer_key']} (account production)" in blocking
+    assert f"aws_kms_key.shared_artifacts = {world['artifacts_key']} (account shared)" in blocking
+    assert "aws_iam_role.production_deployer = mlpipe-churn-deployer (account production)" in blocking
+    assert f"aws_s3_bucket.shared_artifacts = {BUCKET} (account shared)" in blocking
+    # written with put calls, so applying over them converges: adoptable, but no reason to stop
+    settled = {"aws_s3_bucket_versioning.", "aws_iam_role_policy.", "aws_sns_topic_policy.", "aws_s3_object."}
+    assert not [line for line in blocking if line.startswith(tuple(settled))]
+    assert sorted(line.split(" = ")[0] for line in blocking) == [
+        "aws_cloudwatch_log_group.production_deployer",
+        "aws_codecommit_approval_rule_template.shared_training_requests",
+        "aws_codecommit_repository.shared_training_requests",
+        "aws_iam_role.production_deployer",
+        "aws_kms_alias.shared_artifacts",
+        "aws_kms_key.production_deployer",
+        "aws_kms_key.shared_artifacts",
+        "aws_lambda_function.production_deployer",
+        "aws_s3_bucket.shared_artifacts",
+        "aws_sfn_state_machine.training_state_machine",
+    ]
+
+
+def test_several_leftover_keys_stop_a_plan_each_named(
+    local_synth: SynthResult, config: ProjectConfig, target: Target, world: dict[str, str]
+) -> None:
+    adoption = adoptable(config, "foundation", local_synth.manifest("foundation"), set(), target)
+    assert sorted(blocking_leftovers(adoption)) == sorted(
+        f"aws_kms_key.training_logs = {world[key]} (account training, one of several keys)"
+        for key in ("logs_key_1", "logs_key_2")
+    )
+    assert blocking_leftovers(Adoption(stack="foundation")) == []
 
 
 def test_what_the_state_already_has_is_not_listed(
