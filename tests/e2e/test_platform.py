@@ -285,7 +285,13 @@ def test_objects_outside_any_state_are_named_in_seconds_and_adopted(platform: Pl
     flow = Workflow(
         platform.cli.config, Workspace(platform.cli.project), echo=lambda _l: None, emulator_url=emulator.url
     )
-    orphaned = ["aws_cloudwatch_log_group.production_deployer", "aws_iam_role.production_sagemaker"]
+    orphaned = [
+        "aws_cloudwatch_log_group.production_deployer",
+        "aws_iam_role.production_sagemaker",
+        "aws_kms_key.production_deployer",  # no name: found through its alias, else a second key is made
+    ]
+    kms = platform.client("production", "kms")
+    key_id = _alias_target(kms, "alias/mlpipe-churn-deployer")
     tf = flow.init("churn", quiet=True)
     for address in orphaned:
         assert tf.run(["state", "rm", address]).returncode == 0
@@ -296,12 +302,13 @@ def test_objects_outside_any_state_are_named_in_seconds_and_adopted(platform: Pl
         "aws_iam_role.production_sagemaker = mlpipe-churn-production-sagemaker (account production)" in refused.stderr
     )
     assert "aws_cloudwatch_log_group.production_deployer = /aws/lambda/mlpipe-churn-deployer" in refused.stderr
+    assert f"aws_kms_key.production_deployer = {key_id} (account production)" in refused.stderr
     assert "mlpipe adopt --pipeline churn" in refused.stderr
     assert time.monotonic() - started < 180
     adopted = platform.cli.run("adopt", "--pipeline", "churn")
     assert adopted.returncode == 0, adopted.stdout[-3000:] + adopted.stderr[-3000:]
     imports = re.search(r"plan churn:\n  provider .* import\n(?:.*\n)*?  total(?:\s+\d+){4}\s+(\d+)", adopted.stdout)
-    assert imports and imports.group(1) == "2", adopted.stdout[-3000:]
+    assert imports and imports.group(1) == "3", adopted.stdout[-3000:]
     assert platform.cli.run("apply", "--pipeline", "churn").returncode == 0
     # both pipelines converge: the adopted one, and its neighbour that nothing touched
     converged = platform.cli.run("plan", "--pipeline", "churn", "--pipeline", "fraud", "--detailed-exitcode")
@@ -309,6 +316,12 @@ def test_objects_outside_any_state_are_named_in_seconds_and_adopted(platform: Pl
     assert "plan churn:\n  No resource changes." in converged.stdout
     assert "plan fraud:\n  No resource changes." in converged.stdout
     assert set(orphaned) <= set(flow.init("churn", quiet=True).state_list())
+    assert _alias_target(kms, "alias/mlpipe-churn-deployer") == key_id  # the same key: none was added
+
+
+def _alias_target(kms: Any, name: str) -> str:
+    (alias,) = [a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == name]
+    return str(alias["TargetKeyId"])
 
 
 def test_an_added_pipeline_plans_only_its_own_stack_and_a_removed_one_is_orphaned_until_destroyed(
