@@ -35,6 +35,8 @@ from mlpipe.emulator.process import (
     stop_running,
 )
 
+pytestmark = pytest.mark.heavy  # scheduling only: see tests/conftest.py
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -11,6 +11,8 @@ import pytest
 from mlpipe.engine.terraform import Terraform, default_mirror, find_engine, write_cli_config
 from mlpipe.synth.runner import SynthResult
 
+pytestmark = pytest.mark.heavy  # scheduling only: see tests/conftest.py
+
 
 @pytest.mark.parametrize("which", ["local_synth", "example_synth"])
 @pytest.mark.parametrize("stack", ["foundation", "churn"])

@@ -32,6 +32,8 @@ from mlpipe.gate.access.gate import load_manifests, run_access_gate
 from mlpipe.gate.access.graph import mermaid
 from mlpipe.gate.access.report import sarif_run
 
+pytestmark = pytest.mark.heavy  # scheduling only: see tests/conftest.py
+
 LOCAL = PROJECT_ROOT / "config" / "local.toml"
 OTHER_KEY = "arn:aws:kms:eu-west-1:111111111111:key/not-a-pipeline-key"
 BUCKET = "arn:aws:s3:::mlpipe-{p}-artifacts-111111111111-eu-west-1"

@@ -20,6 +20,8 @@ from mlpipe.workflow.flow import Workflow
 from mlpipe.workflow.workspace import Workspace
 from tests.conftest import EXAMPLE_CONFIG, LOCAL_CONFIG
 
+pytestmark = pytest.mark.heavy  # scheduling only: see tests/conftest.py
+
 STACKS = ["foundation", "churn", "fraud"]
 FULL_ACCESS_ATTACHMENT = """
 resource "aws_iam_role_policy_attachment" "sneaky_full_access" {

@@ -19,6 +19,8 @@ import pytest
 from mlpipe.workflow.workspace import Workspace
 from tests.conftest import LOCAL_CONFIG, ROOT
 
+pytestmark = pytest.mark.heavy  # scheduling only: see tests/conftest.py
+
 
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
