@@ -10,6 +10,9 @@ test helper passes it with ``env=``). The value is a comma-separated list of:
 * ``lambda.create.fail_after_commit=N``: the first N ``CreateFunction`` calls store the function and
   then fail with HTTP 500 (an answer lost after the emulator committed). The SDK retries at once;
   without the all-or-nothing create patch that retry gets 409 for minutes.
+* ``lambda.create.lose_answer=N``: the first N successful ``CreateFunction`` answers are computed
+  (the function is stored) and then lost: the connection is reset instead of answered, as on a
+  loaded machine. The SDK sends the create again; ``replay.py`` answers it with the lost answer.
 
 Faults are installed under the emulator's own patches, so the patches see them as moto behaviour.
 """
@@ -17,13 +20,16 @@ Faults are installed under the emulator's own patches, so the patches see them a
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 ENV_VAR = "MLPIPE_EMULATOR_FAULTS"
-KNOWN = ("lambda.create.delay", "lambda.create.fail_after_commit")
+KNOWN = ("lambda.create.delay", "lambda.create.fail_after_commit", "lambda.create.lose_answer")
 
 
 def parse_faults(spec: str) -> dict[str, float]:
@@ -68,3 +74,40 @@ def install_faults(spec: str | None = None) -> dict[str, float]:
         LambdaBackend.create_function = slow_store  # type: ignore[method-assign]
     print(f"mlpipe emulator: FAULTS INJECTED {faults}", file=sys.stderr, flush=True)
     return faults
+
+
+def lose_answers(app: Callable[..., Iterable[bytes]], faults: dict[str, float]) -> Callable[..., Iterable[bytes]]:
+    """Wrap the server's WSGI app (outermost) so that ``lambda.create.lose_answer`` answers are lost."""
+    left = {"n": int(faults.get("lambda.create.lose_answer", 0))}
+    if not left["n"]:
+        return app
+    lock = threading.Lock()
+
+    def wrapper(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        create = environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "").rstrip("/").endswith(
+            "/2015-03-31/functions"
+        )
+        if not create:
+            return app(environ, start_response)
+        answer: dict[str, Any] = {}
+
+        def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            answer["status"], answer["headers"] = status, headers
+            return lambda _data: None
+
+        body = b"".join(app(environ, hold))
+        with lock:
+            lose = left["n"] > 0 and str(answer["status"]).startswith("2")
+            left["n"] -= int(lose)
+        if lose:
+            print("mlpipe emulator: FAULT: CreateFunction answered, answer lost (connection reset)", file=sys.stderr)
+            connection = environ["werkzeug.socket"]
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Closing the descriptor itself (the handler's file objects keep a socket.close() from
+            # doing so): with a zero linger the client gets a reset, and the answer never leaves.
+            os.close(connection.detach())
+            raise ConnectionResetError("injected fault: the CreateFunction answer was lost")
+        start_response(answer["status"], answer["headers"])
+        return [body]
+
+    return wrapper

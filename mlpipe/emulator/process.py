@@ -101,14 +101,16 @@ def serve(host: str = HOST, port: int = 5000) -> None:
     )
     from werkzeug.serving import make_server
 
-    from mlpipe.emulator.faults import install_faults
+    from mlpipe.emulator.faults import install_faults, lose_answers
     from mlpipe.emulator.patches import apply_patches
+    from mlpipe.emulator.replay import ReplayRetriedRequests
 
-    install_faults()  # no-op unless MLPIPE_EMULATOR_FAULTS is set (reproductions and tests only)
+    faults = install_faults()  # no-op unless MLPIPE_EMULATOR_FAULTS is set (reproductions and tests only)
     apply_patches()
     moto_api_backend.set_config(MOTO_CONFIG)
 
-    app = DomainDispatcherApplication(create_backend_app)
+    # An SDK's re-send after a lost answer gets that answer again, not a second run (replay.py).
+    app = lose_answers(ReplayRetriedRequests(DomainDispatcherApplication(create_backend_app)), faults)
     try:
         server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     except OSError as exc:

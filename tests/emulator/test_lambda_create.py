@@ -212,3 +212,22 @@ def test_provider_retry_after_a_failed_create_converges(stack: tuple[Path, dict[
         assert functions(emu.url) == [FUNCTION]
         arn = client("lambda", emu.url).get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
         assert arn.split(":")[3:5] == [REGION, ACCOUNT]
+
+
+@pytest.mark.e2e
+def test_provider_resend_after_a_lost_answer_gets_that_answer(stack: tuple[Path, dict[str, str]]) -> None:
+    """The answer to a create is lost after the function was made: the provider's re-send must not meet it.
+
+    Without ``mlpipe/emulator/replay.py`` the re-send is a second CreateFunction: 409 "Function
+    already exist", retried by the provider for five minutes, then a failed apply and a function
+    outside the state. With it, the re-send (same SDK invocation id, attempt 2) gets the lost 201.
+    """
+    with Emulator(env={ENV_VAR: "lambda.create.lose_answer=1"}) as emu:
+        code, output, elapsed = apply(stack, emu, timeout=240)
+        log = emu.log_path.read_text()
+        assert code == 0, output + log[-3000:]
+        assert "FAULT: CreateFunction answered, answer lost" in log
+        assert "answered a re-sent request (attempt 2" in log and "POST /2015-03-31/functions" in log
+        assert create_statuses(emu) == ["201"]  # the lost answer is never logged; the replayed one is
+        assert elapsed < 120
+        assert functions(emu.url) == [FUNCTION]
