@@ -168,8 +168,11 @@ def synthesize(
     return SynthResult(outdir, sha, config.stacks, time.monotonic() - started)
 
 
-# Below this many stacks one child is faster: each child pays ~10 s of start-up (Node, the bindings).
-STACKS_PER_EXTRA_WORKER = 12
+# A child pays off once it gets this many stacks: each pays ~3 s of start-up (Node, the bindings'
+# assembly) and holds ~0.65 GiB. Measured on 2 cores (bench.py with MLPIPE_SYNTH_WORKERS=1/2, two
+# runs each): the same up to 4 stacks (3.0-4.1 s either way), two children faster from 6 stacks
+# (4.0-4.3 vs 4.7-5.2 s), 12 stacks (5.1-5.6 vs 7.0-7.5 s) and 24 stacks (7.5-8.0 vs 11.0-11.5 s).
+STACKS_PER_CHILD = 3
 SYNTH_WORKERS_ENV = "MLPIPE_SYNTH_WORKERS"
 
 
@@ -187,7 +190,7 @@ def synth_workers(stack_count: int, cores: int | None = None, env: Mapping[str, 
             )
         return min(int(override), stack_count)
     cores = cores or os.cpu_count() or 1
-    return max(1, min(cores, stack_count // STACKS_PER_EXTRA_WORKER))
+    return max(1, min(cores, stack_count // STACKS_PER_CHILD))
 
 
 def shard_stacks(stacks: tuple[str, ...], workers: int) -> list[tuple[str, ...]]:

@@ -18,14 +18,16 @@ from tests.conftest import LOCAL_CONFIG
 
 
 def test_small_configurations_use_one_child() -> None:
-    assert synth_workers(3, cores=2, env={}) == 1
-    assert synth_workers(23, cores=2, env={}) == 1
+    assert synth_workers(3, cores=2, env={}) == 1  # config/local.toml: foundation + 2 pipelines
+    assert synth_workers(2, cores=8, env={}) == 1
+    assert synth_workers(5, cores=2, env={}) == 1  # two children pay off from about six stacks
 
 
 def test_large_configurations_use_one_child_per_core_and_no_more() -> None:
-    assert synth_workers(24, cores=2, env={}) == 2
+    assert synth_workers(6, cores=2, env={}) == 2
     assert synth_workers(51, cores=2, env={}) == 2
-    assert synth_workers(51, cores=8, env={}) == 4
+    assert synth_workers(51, cores=8, env={}) == 8
+    assert synth_workers(12, cores=8, env={}) == 4  # at least three stacks per child
     assert synth_workers(51, cores=1, env={}) == 1
 
 
