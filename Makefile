@@ -9,7 +9,7 @@ SELECT   := $(foreach p,$(PIPELINE),--pipeline $(p))
 MLPIPE   := $(PY) -m mlpipe --config $(CONFIG)
 STAMP    := $(VENV)/.installed
 
-.PHONY: install demo synth scan graph plan apply destroy output stacks bootstrap test test-fast lint bench \
+.PHONY: install demo synth scan graph plan apply destroy output stacks bootstrap test test-fast lint bench bench-tests \
         emulator-start emulator-stop clean
 
 install: $(STAMP)
@@ -78,6 +78,11 @@ lint: install
 
 bench: install
 	$(PY) bench/bench.py
+
+# Where a test run's CPU goes (by kind of process and by test file); PYTEST_ARGS picks the run.
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder -m "not e2e" -q
+bench-tests: install
+	$(PY) bench/suite_cpu.py -- $(PYTEST_ARGS)
 
 # Removes generated output, state, plans and the emulator's record, but keeps the audit log; refuses
 # while the local emulator runs (its record would be lost and the server orphaned).
